@@ -1,0 +1,128 @@
+import type { AuthorizationPolicySpecRules } from '../imports/security.istio.io.js';
+
+import type { IMeshIdentity } from './identity.js';
+import type { IJwtIssuer } from './jwt-issuer.js';
+import { compilePath, type HttpMethod, requireNonEmpty, validateMethods } from './validation.js';
+
+/** The claim Keycloak puts realm roles in, as an Istio `when` key. */
+export const REALM_ROLES_CLAIM = 'request.auth.claims[realm_access][roles]';
+/** The OAuth2 scope claim (Istio splits it on spaces). */
+export const SCOPE_CLAIM = 'request.auth.claims[scope]';
+/** The `azp` claim: the OAuth2 client the token was issued to. */
+export const PRESENTER_KEY = 'request.auth.presenter';
+
+/** Who may call a route, and with what token. Fields are ANDed; list values are ORed. */
+export interface RouteAccess {
+  /** HTTP methods, upper case. @default - every method */
+  readonly methods?: readonly HttpMethod[];
+  /**
+   * Paths: exact (`/api/orders`), a sub-tree (`/api/public/*`) or a template
+   * (`/api/orders/{id}`, `{*}`, `{**}`). See `compilePath` for what is rejected.
+   */
+  readonly paths: readonly string[];
+  /** No token needed (the callers still need their mTLS identity). @default false */
+  readonly public?: boolean;
+  /** Any valid token from the issuer is enough. @default false */
+  readonly authenticated?: boolean;
+  /** The token must carry one of these realm roles (`realm_access.roles`). @default - no role check */
+  readonly roles?: readonly string[];
+  /** The token's `scope` must contain one of these scopes. @default - no scope check */
+  readonly scopes?: readonly string[];
+  /** The token must be issued to one of these OAuth2 clients (`azp`). @default - no client check */
+  readonly clients?: readonly string[];
+}
+
+/** A route after validation, as a service holds it. */
+export interface Route {
+  readonly methods?: HttpMethod[];
+  readonly paths: string[];
+  readonly public: boolean;
+  readonly roles: string[];
+  readonly scopes: string[];
+  readonly clients: string[];
+  readonly callers: IMeshIdentity[];
+}
+
+/** @internal Validates an access rule; throws naming the owner and the value. */
+export function validateRoute(
+  owner: string,
+  access: RouteAccess,
+  callers: readonly IMeshIdentity[],
+  issuer: IJwtIssuer | undefined,
+): Route {
+  requireNonEmpty(owner, 'paths', access.paths);
+  requireNonEmpty(owner, 'roles', access.roles);
+  requireNonEmpty(owner, 'scopes', access.scopes);
+  requireNonEmpty(owner, 'clients', access.clients);
+  const methods = access.methods === undefined ? undefined : validateMethods(owner, access.methods);
+  const paths = access.paths.map((p) => compilePath(owner, p));
+  const tokenChecks = [access.roles, access.scopes, access.clients].some((v) => v !== undefined);
+  if (access.public && (tokenChecks || access.authenticated)) {
+    throw new Error(
+      `${owner}: a public route cannot also require a token (authenticated, roles, scopes or clients)`,
+    );
+  }
+  if (!access.public && !access.authenticated && !tokenChecks) {
+    throw new Error(
+      `${owner}: says nothing about tokens; set 'public: true', 'authenticated: true', 'roles', 'scopes' or 'clients'`,
+    );
+  }
+  if (!access.public && !issuer) {
+    throw new Error(
+      `${owner}: requires a token but the system has no JWT issuer; add one before token rules`,
+    );
+  }
+  if (callers.length === 0) {
+    throw new Error(
+      `${owner}: has no caller; expose the service through the gateway or name callers`,
+    );
+  }
+  return {
+    methods,
+    paths,
+    public: access.public ?? false,
+    roles: [...(access.roles ?? [])],
+    scopes: [...(access.scopes ?? [])],
+    clients: [...(access.clients ?? [])],
+    callers: [...callers],
+  };
+}
+
+/** @internal The key that makes two routes duplicates: same method and same path. */
+export function routeKeys(route: Route): string[] {
+  return (route.methods ?? ['*']).flatMap((m) => route.paths.map((p) => `${m} ${p}`));
+}
+
+/** @internal Compiles a route to one ALLOW rule: callers by principal, token by issuer and claims. */
+export function renderRule(
+  route: Route,
+  issuer: IJwtIssuer | undefined,
+): AuthorizationPolicySpecRules {
+  const principals = [...new Set(route.callers.map((c) => c.principal))].sort();
+  const when = [
+    ...(route.roles.length > 0 ? [{ key: REALM_ROLES_CLAIM, values: route.roles }] : []),
+    ...(route.scopes.length > 0 ? [{ key: SCOPE_CLAIM, values: route.scopes }] : []),
+    ...(route.clients.length > 0 ? [{ key: PRESENTER_KEY, values: route.clients }] : []),
+  ];
+  const requestPrincipals = route.public || !issuer ? undefined : [`${issuer.issuer}/*`];
+  return {
+    from: [{ source: { principals, ...(requestPrincipals ? { requestPrincipals } : {}) } }],
+    to: [
+      { operation: { ...(route.methods ? { methods: route.methods } : {}), paths: route.paths } },
+    ],
+    ...(when.length > 0 ? { when } : {}),
+  };
+}
+
+/** @internal The route as the `meshward.io/routes` annotation carries it for the policy engine. */
+export function describeRoute(route: Route): Record<string, unknown> {
+  return {
+    methods: route.methods ?? null,
+    paths: route.paths,
+    public: route.public,
+    roles: route.roles,
+    scopes: route.scopes,
+    clients: route.clients,
+    principals: [...new Set(route.callers.map((c) => c.principal))].sort(),
+  };
+}

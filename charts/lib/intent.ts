@@ -1,0 +1,48 @@
+import type { RouteAccess } from './access.js';
+import type { EnvValue, WorkloadResources } from './workload.js';
+
+/**
+ * The security intent of a system, as plain data: which services exist, which routes
+ * they serve, and who may call each route with which token. `MeshSystem` compiles it
+ * to Kubernetes and Istio objects; `meshward matrix` checks the result against it.
+ */
+export interface SystemIntent {
+  /** The namespace every service of the system runs in. */
+  readonly namespace: string;
+  /** The OIDC issuer whose tokens the routes check. @default - no token rules allowed */
+  readonly issuer?: IssuerIntent;
+  readonly services: readonly ServiceIntent[];
+  /** Scheduled clients: identities that call services and serve nothing. @default - none */
+  readonly jobs?: readonly JobIntent[];
+}
+
+export interface IssuerIntent {
+  readonly issuer: string;
+  readonly jwksUri: string;
+  readonly audiences: readonly string[];
+}
+
+export interface RouteIntent extends RouteAccess {
+  /** Names of the system's services or jobs that may call the route. @default - only the gateway, if exposed */
+  readonly callers?: readonly string[];
+}
+
+export interface ServiceIntent extends WorkloadResources {
+  readonly name: string;
+  readonly image: string;
+  /** @default 8080 */
+  readonly port?: number;
+  /** @default 1 */
+  readonly replicas?: number;
+  /** Reachable through the Istio ingress gateway. @default false */
+  readonly exposed?: boolean;
+  readonly routes: readonly RouteIntent[];
+  readonly env?: Readonly<Record<string, EnvValue>>;
+}
+
+export interface JobIntent extends WorkloadResources {
+  readonly name: string;
+  readonly image: string;
+  readonly schedule: string;
+  readonly env?: Readonly<Record<string, EnvValue>>;
+}

@@ -1,0 +1,89 @@
+/**
+ * The security intent of the reference shop, as data. `charts/main.ts` compiles it
+ * with `MeshSystem`; `meshward matrix` checks the synthesized manifests against it.
+ *
+ *   user ──JWT──▶ ingress gateway ──▶ order-service ──(mTLS + user JWT)──▶ payment-service
+ *   payment-reconciler (CronJob) ──(mTLS + its client-credentials JWT)──▶ payment-service
+ */
+import type { SystemIntent } from '../charts/lib/index.js';
+
+/** The public issuer: the `iss` of every token Keycloak's realm `shop` issues. */
+export const SHOP_ISSUER = 'https://auth.shop.example.com/realms/shop';
+/** In-cluster JWKS endpoint of that realm. */
+export const SHOP_JWKS_URI =
+  'http://keycloak.auth.svc.cluster.local:8080/realms/shop/protocol/openid-connect/certs';
+/** The audience every shop API token must carry. */
+export const SHOP_AUDIENCE = 'shop-api';
+
+const IMAGE_TAG = '0.1.0';
+const image = (name: string): string => `meshward/${name}:${IMAGE_TAG}`;
+
+const verifyEnv = {
+  AUTH_MODE: 'mesh',
+  JWT_ISSUER: SHOP_ISSUER,
+  JWT_AUDIENCE: SHOP_AUDIENCE,
+  JWKS_URI: SHOP_JWKS_URI,
+};
+
+export const shop: SystemIntent = {
+  namespace: 'shop',
+  issuer: { issuer: SHOP_ISSUER, jwksUri: SHOP_JWKS_URI, audiences: [SHOP_AUDIENCE] },
+  services: [
+    {
+      name: 'order-service',
+      image: image('order-service'),
+      exposed: true,
+      env: {
+        ...verifyEnv,
+        PAYMENT_SERVICE_URL: 'http://payment-service.shop.svc.cluster.local:8080',
+      },
+      routes: [
+        { methods: ['GET'], paths: ['/api/public/*'], public: true },
+        { methods: ['GET', 'POST'], paths: ['/api/orders'], roles: ['USER'] },
+        // Ownership (the caller's `sub`) is checked by the service, which answers 404 to others.
+        { methods: ['GET', 'DELETE'], paths: ['/api/orders/{id}'], roles: ['USER', 'ADMIN'] },
+        { methods: ['GET'], paths: ['/api/orders/admin/all'], scopes: ['admin:read'] },
+        { paths: ['/api/admin/*'], roles: ['ADMIN'] },
+      ],
+    },
+    {
+      name: 'payment-service',
+      image: image('payment-service'),
+      env: verifyEnv,
+      routes: [
+        {
+          methods: ['POST'],
+          paths: ['/api/payments'],
+          callers: ['order-service'],
+          roles: ['USER'],
+        },
+        {
+          methods: ['GET'],
+          paths: ['/api/payments/{id}'],
+          callers: ['order-service'],
+          roles: ['USER'],
+        },
+        {
+          methods: ['POST'],
+          paths: ['/api/internal/reconcile'],
+          callers: ['payment-reconciler'],
+          clients: ['payment-reconciler'],
+        },
+      ],
+    },
+  ],
+  jobs: [
+    {
+      name: 'payment-reconciler',
+      image: image('payment-reconciler'),
+      schedule: '*/15 * * * *',
+      env: {
+        TOKEN_URL:
+          'http://keycloak.auth.svc.cluster.local:8080/realms/shop/protocol/openid-connect/token',
+        CLIENT_ID: 'payment-reconciler',
+        CLIENT_SECRET: { secretName: 'payment-reconciler-oauth', key: 'client-secret' },
+        PAYMENT_SERVICE_URL: 'http://payment-service.shop.svc.cluster.local:8080',
+      },
+    },
+  ],
+};
