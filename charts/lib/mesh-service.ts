@@ -94,7 +94,9 @@ export class MeshService extends Construct implements IMeshService {
   public readonly service: k8s.KubeService;
   public readonly serviceAccount: k8s.KubeServiceAccount;
   public readonly accessPolicy: AuthorizationPolicy;
-  private readonly routes: Route[] = [];
+  /** Whether the ingress gateway may call the service (`exposed`). */
+  public readonly exposed: boolean;
+  private readonly routeList: Route[] = [];
   private readonly routeKeys = new Set<string>();
   private readonly issuer?: IJwtIssuer;
   private readonly gatewayIdentity?: IMeshIdentity;
@@ -112,6 +114,7 @@ export class MeshService extends Construct implements IMeshService {
     this.port = validatePort(this.owner, 'port', props.port ?? 8080);
     this.url = `http://${name}.${this.namespace}.svc.cluster.local:${this.port}`;
     this.issuer = props.issuer;
+    this.exposed = props.exposed ?? false;
     this.gatewayIdentity = props.exposed
       ? (props.gatewayIdentity ?? MeshIdentity.ingressGateway())
       : undefined;
@@ -132,7 +135,7 @@ export class MeshService extends Construct implements IMeshService {
         ...extra,
       },
     });
-    const routesAnnotation = lazy(() => JSON.stringify(this.routes.map(describeRoute)));
+    const routesAnnotation = lazy(() => JSON.stringify(this.routeList.map(describeRoute)));
 
     this.serviceAccount = new k8s.KubeServiceAccount(this, 'ServiceAccount', {
       metadata: metadata(),
@@ -226,7 +229,7 @@ export class MeshService extends Construct implements IMeshService {
 
     this.node.addValidation({
       validate: () =>
-        this.routes.length === 0
+        this.routeList.length === 0
           ? [`${this.owner} has no route: add one with addRoute() or allowFrom()`]
           : [],
     });
@@ -259,21 +262,26 @@ export class MeshService extends Construct implements IMeshService {
       if (this.routeKeys.has(key)) throw new Error(`${label}: duplicates the route '${key}'`);
     }
     routeKeys(route).forEach((key) => this.routeKeys.add(key));
-    this.routes.push(route);
+    this.routeList.push(route);
     return route;
+  }
+
+  /** The routes added so far, validated and compiled (paths in Istio syntax). */
+  public get routes(): readonly Route[] {
+    return this.routeList;
   }
 
   private renderPolicy(): AuthorizationPolicySpec {
     return {
       selector: { matchLabels: { app: this.serviceName } },
       action: AuthorizationPolicySpecAction.ALLOW,
-      rules: this.routes.map((r) => renderRule(r, this.issuer)),
+      rules: this.routeList.map((r) => renderRule(r, this.issuer)),
     };
   }
 
   private renderIngress(): k8s.NetworkPolicyIngressRule[] {
     const peers = new Map<string, k8s.NetworkPolicyPeer>();
-    for (const caller of this.routes.flatMap((r) => r.callers)) {
+    for (const caller of this.routeList.flatMap((r) => r.callers)) {
       const isGateway = caller.principal === this.gatewayIdentity?.principal;
       const podLabels: Record<string, string> = isGateway
         ? { istio: 'ingressgateway' }

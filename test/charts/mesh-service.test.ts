@@ -1,0 +1,248 @@
+import { Testing } from 'cdk8s';
+
+import { JwtIssuer, MeshIdentity, MeshService } from '../../charts/lib/index.js';
+
+const ISSUER = 'https://auth.example.com/realms/shop';
+
+function setup() {
+  const chart = Testing.chart();
+  const issuer = new JwtIssuer(chart, 'kc', {
+    issuer: ISSUER,
+    jwksUri: 'http://keycloak.auth:8080/realms/shop/protocol/openid-connect/certs',
+    audiences: ['shop-api'],
+  });
+  const orders = new MeshService(chart, 'orders', {
+    namespace: 'shop',
+    image: 'orders:1',
+    issuer,
+    exposed: true,
+  });
+  const payments = new MeshService(chart, 'payments', {
+    namespace: 'shop',
+    image: 'payments:1',
+    issuer,
+  });
+  return { chart, issuer, orders, payments };
+}
+/** Gives payments the route every synth needs (a service without routes fails validation). */
+function setupWithPayments() {
+  const parts = setup();
+  parts.payments.allowFrom(parts.orders, {
+    methods: ['GET'],
+    paths: ['/api/payments/{id}'],
+    roles: ['USER'],
+  });
+  return parts;
+}
+const byKind = (objects: any[], kind: string, name?: string) =>
+  objects.find((o) => o.kind === kind && (name === undefined || o.metadata.name === name));
+
+describe('MeshService', () => {
+  test('runs as its own hardened identity with stable labels', () => {
+    // GIVEN
+    const { chart, orders } = setupWithPayments();
+    orders.addRoute({ methods: ['GET'], paths: ['/api/public/*'], public: true });
+    // WHEN
+    const objects = Testing.synth(chart);
+    // THEN
+    const sa = byKind(objects, 'ServiceAccount', 'orders');
+    expect(sa.automountServiceAccountToken).toBe(false);
+    const deployment = byKind(objects, 'Deployment', 'orders');
+    const pod = deployment.spec.template.spec;
+    expect(deployment.spec.selector.matchLabels).toEqual({ app: 'orders' });
+    expect(deployment.spec.template.metadata.labels).toEqual({ app: 'orders', version: 'v1' });
+    expect(pod.serviceAccountName).toBe('orders');
+    expect(pod.automountServiceAccountToken).toBe(false);
+    expect(pod.securityContext).toMatchObject({
+      runAsNonRoot: true,
+      runAsUser: 10001,
+      seccompProfile: { type: 'RuntimeDefault' },
+    });
+    const [container] = pod.containers;
+    expect(container.imagePullPolicy).toBe('IfNotPresent');
+    expect(container.securityContext).toMatchObject({
+      allowPrivilegeEscalation: false,
+      readOnlyRootFilesystem: true,
+      capabilities: { drop: ['ALL'] },
+    });
+    expect(container.resources.requests).toEqual({ cpu: '50m', memory: '64Mi' });
+    expect(container.ports).toEqual([{ name: 'http', containerPort: 8080, protocol: 'TCP' }]);
+    expect(container.volumeMounts).toEqual([{ name: 'tmp', mountPath: '/tmp' }]);
+    const service = byKind(objects, 'Service', 'orders');
+    expect(service.spec.ports).toEqual([
+      { name: 'http', port: 8080, targetPort: 'http', appProtocol: 'http', protocol: 'TCP' },
+    ]);
+    expect(byKind(objects, 'PodDisruptionBudget', 'orders').spec.maxUnavailable).toBe(1);
+  });
+
+  test('allowFrom compiles callers, token issuer and claims into one ALLOW rule', () => {
+    // GIVEN
+    const { chart, orders, payments } = setup();
+    orders.addRoute({ methods: ['GET'], paths: ['/api/public/*'], public: true });
+    // WHEN
+    const route = payments.allowFrom(orders, {
+      methods: ['POST'],
+      paths: ['/api/payments'],
+      roles: ['USER'],
+    });
+    // THEN
+    expect(route.callers.map((c) => c.principal)).toEqual(['cluster.local/ns/shop/sa/orders']);
+    const policy = byKind(Testing.synth(chart), 'AuthorizationPolicy', 'payments');
+    expect(policy.spec).toEqual({
+      action: 'ALLOW',
+      selector: { matchLabels: { app: 'payments' } },
+      rules: [
+        {
+          from: [
+            {
+              source: {
+                principals: ['cluster.local/ns/shop/sa/orders'],
+                requestPrincipals: [`${ISSUER}/*`],
+              },
+            },
+          ],
+          to: [{ operation: { methods: ['POST'], paths: ['/api/payments'] } }],
+          when: [{ key: 'request.auth.claims[realm_access][roles]', values: ['USER'] }],
+        },
+      ],
+    });
+  });
+
+  test('an exposed service admits the ingress gateway on every route; public routes need no token', () => {
+    const { chart, orders } = setupWithPayments();
+    orders.addRoute({ methods: ['GET'], paths: ['/api/public/*'], public: true });
+    orders.addRoute({ methods: ['GET'], paths: ['/api/orders/admin/all'], scopes: ['admin:read'] });
+    const policy = byKind(Testing.synth(chart), 'AuthorizationPolicy', 'orders');
+    const gateway = MeshIdentity.ingressGateway().principal;
+    expect(policy.spec.rules[0].from).toEqual([{ source: { principals: [gateway] } }]);
+    expect(policy.spec.rules[1].from).toEqual([
+      { source: { principals: [gateway], requestPrincipals: [`${ISSUER}/*`] } },
+    ]);
+    expect(policy.spec.rules[1].when).toEqual([
+      { key: 'request.auth.claims[scope]', values: ['admin:read'] },
+    ]);
+  });
+
+  test('the NetworkPolicy admits only the callers on the service port', () => {
+    const { chart, orders, payments } = setup();
+    orders.addRoute({ methods: ['GET'], paths: ['/api/public/*'], public: true });
+    payments.allowFrom(orders, { methods: ['POST'], paths: ['/api/payments'], roles: ['USER'] });
+    const objects = Testing.synth(chart);
+    expect(byKind(objects, 'NetworkPolicy', 'payments').spec.ingress).toEqual([
+      {
+        from: [
+          {
+            namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': 'shop' } },
+            podSelector: { matchLabels: { app: 'orders' } },
+          },
+        ],
+        ports: [{ port: 8080, protocol: 'TCP' }],
+      },
+    ]);
+    expect(byKind(objects, 'NetworkPolicy', 'orders').spec.ingress[0].from[0].podSelector).toEqual({
+      matchLabels: { istio: 'ingressgateway' },
+    });
+  });
+
+  test('the routes annotation carries the intent for the policy engine', () => {
+    const { chart, orders } = setupWithPayments();
+    orders.addRoute({
+      methods: ['GET', 'DELETE'],
+      paths: ['/api/orders/{id}'],
+      roles: ['USER', 'ADMIN'],
+    });
+    const service = byKind(Testing.synth(chart), 'Service', 'orders');
+    expect(JSON.parse(service.metadata.annotations['meshward.io/routes'])).toEqual([
+      {
+        methods: ['GET', 'DELETE'],
+        paths: ['/api/orders/{*}'],
+        public: false,
+        roles: ['USER', 'ADMIN'],
+        scopes: [],
+        clients: [],
+        principals: [MeshIdentity.ingressGateway().principal],
+      },
+    ]);
+  });
+
+  describe('bad input', () => {
+    test('throws when the port is outside 1-65535', () => {
+      const chart = Testing.chart();
+      expect(
+        () => new MeshService(chart, 'x', { namespace: 'shop', image: 'x:1', port: 70000 }),
+      ).toThrow("MeshService 'x': 'port' (70000) must be an integer in 1-65535");
+    });
+    test('throws when the name is not a DNS-1123 label', () => {
+      const chart = Testing.chart();
+      expect(
+        () =>
+          new MeshService(chart, 'x', { name: 'Order_Service', namespace: 'shop', image: 'x:1' }),
+      ).toThrow("'name' ('Order_Service') must be a DNS-1123 label");
+    });
+    test('throws when a path over-matches', () => {
+      const { orders } = setup();
+      expect(() => orders.addRoute({ paths: ['/api/admin*'], roles: ['ADMIN'] })).toThrow(
+        "MeshService 'orders' route * /api/admin*: path '/api/admin*' over-matches",
+      );
+    });
+    test('throws when a method is lower case', () => {
+      const { orders } = setup();
+      expect(() =>
+        orders.addRoute({ methods: ['get' as 'GET'], paths: ['/a'], roles: ['USER'] }),
+      ).toThrow("write 'GET'");
+    });
+    test('throws when roles or scopes are empty lists', () => {
+      const { orders } = setup();
+      expect(() => orders.addRoute({ paths: ['/a'], roles: [] })).toThrow(
+        "'roles' is an empty list",
+      );
+      expect(() => orders.addRoute({ paths: ['/a'], scopes: [] })).toThrow(
+        "'scopes' is an empty list",
+      );
+      expect(() => orders.addRoute({ paths: ['/a'], roles: [''] })).toThrow(
+        "'roles' contains an empty value",
+      );
+    });
+    test('throws when a route says nothing about tokens', () => {
+      const { orders } = setup();
+      expect(() => orders.addRoute({ paths: ['/a'] })).toThrow(
+        "says nothing about tokens; set 'public: true'",
+      );
+    });
+    test('throws when a public route also asks for a role', () => {
+      const { orders } = setup();
+      expect(() => orders.addRoute({ paths: ['/a'], public: true, roles: ['USER'] })).toThrow(
+        'a public route cannot also require a token',
+      );
+    });
+    test('throws when a role rule has no issuer', () => {
+      const chart = Testing.chart();
+      const svc = new MeshService(chart, 'x', { namespace: 'shop', image: 'x:1', exposed: true });
+      expect(() => svc.addRoute({ paths: ['/a'], roles: ['USER'] })).toThrow(
+        'requires a token but the system has no JWT issuer',
+      );
+    });
+    test('throws when a route has no caller', () => {
+      const { payments } = setup();
+      expect(() => payments.addRoute({ paths: ['/a'], roles: ['USER'] })).toThrow('has no caller');
+    });
+    test('throws when a route duplicates another', () => {
+      const { orders } = setup();
+      orders.addRoute({ methods: ['GET'], paths: ['/api/orders'], roles: ['USER'] });
+      expect(() =>
+        orders.addRoute({ methods: ['GET', 'POST'], paths: ['/api/orders'], roles: ['ADMIN'] }),
+      ).toThrow("duplicates the route 'GET /api/orders'");
+    });
+    test('throws when a service calls itself', () => {
+      const { payments } = setup();
+      expect(() => payments.allowFrom(payments, { paths: ['/a'], roles: ['USER'] })).toThrow(
+        'cannot be its own caller',
+      );
+    });
+    test('throws at synth when a service has no route', () => {
+      const chart = Testing.chart();
+      new MeshService(chart, 'idle', { namespace: 'shop', image: 'x:1' });
+      expect(() => Testing.synth(chart)).toThrow("MeshService 'idle' has no route");
+    });
+  });
+});
