@@ -1,11 +1,11 @@
-import { Chart, Testing } from 'cdk8s';
+import { Testing } from 'cdk8s';
 
 import { MeshNamespace } from '../../charts/lib/index.js';
 
 function synth(props: ConstructorParameters<typeof MeshNamespace>[2]) {
   const chart = Testing.chart();
   new MeshNamespace(chart, 'ns', props);
-  return Testing.synth(chart as Chart);
+  return Testing.synth(chart);
 }
 
 describe('MeshNamespace', () => {

@@ -67,9 +67,9 @@ describe('MeshSystem', () => {
     const intent: SystemIntent = {
       ...base,
       services: [
-        base.services[0]!,
+        base.services[0],
         {
-          ...base.services[1]!,
+          ...base.services[1],
           routes: [{ paths: ['/data'], callers: ['frontend'], authenticated: true }],
         },
       ],
@@ -80,7 +80,7 @@ describe('MeshSystem', () => {
   });
 
   test('throws when two services share a name', () => {
-    const intent: SystemIntent = { ...base, services: [base.services[0]!, base.services[0]!] };
+    const intent: SystemIntent = { ...base, services: [base.services[0], base.services[0]] };
     expect(() => build(intent)).toThrow("service name 'front' is declared twice");
   });
 

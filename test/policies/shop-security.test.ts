@@ -66,7 +66,7 @@ describe('invariants', () => {
       (o) => o.kind === 'PeerAuthentication' && o.metadata.namespace === ns && !o.spec?.selector,
     );
     expect(peer).toHaveLength(1);
-    expect(peer[0]!.spec).toMatchObject({ mtls: { mode: 'STRICT' } });
+    expect(peer[0].spec).toMatchObject({ mtls: { mode: 'STRICT' } });
     const deny = security.filter(
       (o) =>
         o.kind === 'AuthorizationPolicy' &&
