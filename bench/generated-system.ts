@@ -1,0 +1,47 @@
+/**
+ * A generated system of N services with full security, for benchmarks: every service
+ * has its identity, hardened Deployment, Service, PDB, NetworkPolicy and an
+ * AuthorizationPolicy with token, role and caller rules; every third one is exposed
+ * through the gateway, the others are called by their predecessor.
+ */
+import type { SystemIntent } from '../charts/lib/index.js';
+
+export function generatedSystem(services: number): SystemIntent {
+  const name = (i: number) => `svc-${String(i).padStart(4, '0')}`;
+  return {
+    namespace: 'bench',
+    issuer: {
+      issuer: 'https://auth.bench.example.com/realms/bench',
+      jwksUri:
+        'http://keycloak.auth.svc.cluster.local:8080/realms/bench/protocol/openid-connect/certs',
+      audiences: ['bench-api'],
+    },
+    services: Array.from({ length: services }, (_, i) => ({
+      name: name(i),
+      image: `bench/${name(i)}:1`,
+      exposed: i % 3 === 0,
+      routes: [
+        ...(i % 3 === 0
+          ? [{ methods: ['GET' as const], paths: ['/api/public/*'], public: true }]
+          : []),
+        {
+          methods: ['GET' as const, 'POST' as const],
+          paths: [`/api/${name(i)}`],
+          roles: ['USER'],
+          callers: i % 3 === 0 ? [] : [name(i - 1)],
+        },
+        {
+          methods: ['GET' as const, 'DELETE' as const],
+          paths: [`/api/${name(i)}/{id}`],
+          roles: ['USER', 'ADMIN'],
+          callers: i % 3 === 0 ? [] : [name(i - 1)],
+        },
+        {
+          paths: [`/api/${name(i)}/admin/*`],
+          scopes: ['admin:read'],
+          callers: i % 3 === 0 ? [] : [name(i - 1)],
+        },
+      ],
+    })),
+  };
+}
