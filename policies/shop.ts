@@ -7,13 +7,10 @@
  */
 import type { SystemIntent } from '../charts/lib/index.js';
 
-/** The public issuer: the `iss` of every token Keycloak's realm `shop` issues. */
-export const SHOP_ISSUER = 'https://auth.shop.example.com/realms/shop';
-/** In-cluster JWKS endpoint of that realm. */
-export const SHOP_JWKS_URI =
-  'http://keycloak.auth.svc.cluster.local:8080/realms/shop/protocol/openid-connect/certs';
-/** The audience every shop API token must carry. */
-export const SHOP_AUDIENCE = 'shop-api';
+// The issuer, JWKS and token URLs and the audience come from the realm (one source of truth).
+import { SHOP_AUDIENCE, SHOP_ISSUER, SHOP_JWKS_URI, SHOP_TOKEN_URL } from './realm.js';
+
+export { SHOP_AUDIENCE, SHOP_ISSUER, SHOP_JWKS_URI, SHOP_TOKEN_URL };
 
 const IMAGE_TAG = '0.1.0';
 const image = (name: string): string => `meshward/${name}:${IMAGE_TAG}`;
@@ -78,8 +75,7 @@ export const shop: SystemIntent = {
       image: image('payment-reconciler'),
       schedule: '*/15 * * * *',
       env: {
-        TOKEN_URL:
-          'http://keycloak.auth.svc.cluster.local:8080/realms/shop/protocol/openid-connect/token',
+        TOKEN_URL: SHOP_TOKEN_URL,
         CLIENT_ID: 'payment-reconciler',
         CLIENT_SECRET: { secretName: 'payment-reconciler-oauth', key: 'client-secret' },
         PAYMENT_SERVICE_URL: 'http://payment-service.shop.svc.cluster.local:8080',

@@ -93,3 +93,16 @@ function renderEnv(env: Readonly<Record<string, EnvValue>>): k8s.EnvVar[] {
         : { name, valueFrom: { secretKeyRef: { name: value.secretName, key: value.key } } };
     });
 }
+
+/**
+ * The `version` label for a pod running `image`: its tag (`redis:7.4.5-alpine` → `7.4.5-alpine`),
+ * `latest` when it has none. Istio reads `app` and `version` for telemetry; `istioctl validate`
+ * warns about a Deployment without them.
+ */
+export function imageVersionLabel(image: string): string {
+  const name = image.split('@')[0] ?? image;
+  const lastPart = name.slice(name.lastIndexOf('/') + 1);
+  const colon = lastPart.indexOf(':');
+  const tag = colon < 0 ? 'latest' : lastPart.slice(colon + 1);
+  return tag.replace(/[^A-Za-z0-9_.-]/g, '-').slice(0, 63);
+}

@@ -1,0 +1,616 @@
+import { Construct } from 'constructs';
+
+import {
+  EnvoyFilter,
+  EnvoyFilterSpecConfigPatchesApplyTo as ApplyTo,
+  type EnvoyFilterSpecConfigPatches,
+  EnvoyFilterSpecConfigPatchesMatchContext as Context,
+  EnvoyFilterSpecConfigPatchesPatchOperation as Operation,
+  Gateway,
+  GatewaySpecServersTlsMode,
+  VirtualService,
+  type VirtualServiceSpecHttp,
+  type VirtualServiceSpecHttpCorsPolicy,
+} from '../imports/networking.istio.io.js';
+import {
+  AuthorizationPolicy,
+  AuthorizationPolicySpecAction,
+  type AuthorizationPolicySpecRules,
+  type AuthorizationPolicySpecRulesWhen,
+} from '../imports/security.istio.io.js';
+
+import { PRESENTER_KEY, REALM_ROLES_CLAIM, type Route, SCOPE_CLAIM } from './access.js';
+import {
+  BUFFER_FILTER_NAME,
+  bufferFilterConfig,
+  DEFAULT_MAX_REQUEST_BYTES,
+  HTTP_CONNECTION_MANAGER_NAME,
+  LOCAL_RATE_LIMIT_FILTER_NAME,
+  localRateLimitConfig,
+  type LocalRateLimitOptions,
+  RATE_LIMIT_FILTER_NAME,
+  rateLimitConfig,
+  ROUTER_FILTER_NAME,
+  virtualHostRateLimits,
+} from './envoy-filters.js';
+import { validateCidrs } from './gateway-cidr.js';
+import { type IMeshIdentity, MeshIdentity } from './identity.js';
+import { type IJwtIssuer, JwtIssuer } from './jwt-issuer.js';
+import type { Keycloak } from './keycloak.js';
+import type { MeshService } from './mesh-service.js';
+import { RateLimitService, type RateLimitServiceProps } from './rate-limit.js';
+import { type HttpMethod, validateName, validatePort } from './validation.js';
+
+/** The label Istio's default ingress gateway pods carry. */
+export const DEFAULT_GATEWAY_SELECTOR: Readonly<Record<string, string>> = {
+  istio: 'ingressgateway',
+};
+
+/** A route as the gateway needs it: paths, methods, and what token (if any) it takes. */
+export type GatewayRoute = Pick<
+  Route,
+  'methods' | 'paths' | 'public' | 'roles' | 'scopes' | 'clients'
+>;
+
+/** A Kubernetes Service the gateway forwards to, with the routes it serves. */
+export interface GatewayBackend {
+  /** The name routes refer to, e.g. `order-service`. */
+  readonly name: string;
+  readonly namespace: string;
+  readonly serviceName: string;
+  readonly port: number;
+  readonly routes: readonly GatewayRoute[];
+}
+
+/** A shop service as a backend; it must be `exposed` (its own policy admits the gateway). */
+export function meshServiceBackend(service: MeshService): GatewayBackend {
+  if (!service.exposed) {
+    throw new Error(
+      `gateway: service '${service.serviceName}' is not exposed; set 'exposed: true' so its policy admits the gateway`,
+    );
+  }
+  return {
+    name: service.serviceName,
+    namespace: service.namespace,
+    serviceName: service.serviceName,
+    port: service.port,
+    routes: service.routes,
+  };
+}
+
+/** Keycloak's public paths (login pages, token endpoint, static resources) as a backend: no token. */
+export function keycloakBackend(keycloak: Keycloak): GatewayBackend {
+  return {
+    name: keycloak.serviceName,
+    namespace: keycloak.namespace,
+    serviceName: keycloak.serviceName,
+    port: keycloak.port,
+    routes: [
+      {
+        methods: ['GET', 'POST', 'OPTIONS'],
+        paths: keycloak.publicPaths,
+        public: true,
+        roles: [],
+        scopes: [],
+        clients: [],
+      },
+    ],
+  };
+}
+
+/** A public host name served over HTTPS. */
+export interface GatewayHost {
+  /** A fully qualified name, e.g. `shop.example.com` (no wildcard). */
+  readonly host: string;
+  /** The TLS Secret in the gateway's namespace (`istio-system`), type kubernetes.io/tls. */
+  readonly credentialName: string;
+}
+
+/** Which backend serves a host. */
+export interface GatewayRouteIntent {
+  readonly host: string;
+  /** A backend's `name`. */
+  readonly backend: string;
+}
+
+/** @see https://istio.io/latest/docs/reference/config/networking/virtual-service/#CorsPolicy */
+export interface GatewayCorsOptions {
+  /** Exact origins (`https://shop.example.com`); `*` is refused while credentials are allowed. */
+  readonly allowOrigins: readonly string[];
+  /** The hosts whose routes answer CORS. @default - every host */
+  readonly hosts?: readonly string[];
+  /** @default true */
+  readonly allowCredentials?: boolean;
+  /** @default ['GET', 'POST', 'PUT', 'PATCH', 'DELETE'] */
+  readonly allowMethods?: readonly HttpMethod[];
+  /** @default ['authorization', 'content-type'] */
+  readonly allowHeaders?: readonly string[];
+  /** @default '600s' */
+  readonly maxAge?: string;
+}
+
+/** The gateway's intent: data only (see `policies/gateway.ts`). */
+export interface GatewayIntent {
+  readonly hosts: readonly GatewayHost[];
+  readonly routes: readonly GatewayRouteIntent[];
+  readonly cors?: GatewayCorsOptions;
+  /**
+   * Only these client addresses (CIDR or single IP) may use the gateway: a DENY policy
+   * with `notRemoteIpBlocks`, which no ALLOW policy can override. The client address
+   * is the one Envoy trusts: behind a load balancer set the mesh config
+   * `meshConfig.defaultConfig.gatewayTopology.numTrustedProxies` (or the gateway pod
+   * annotation `proxy.istio.io/config: '{"gatewayTopology":{"numTrustedProxies":1}}'`)
+   * so `X-Forwarded-For` is used; otherwise the load balancer's address is checked.
+   * @default - every address
+   */
+  readonly allowedCidrs?: readonly string[];
+  /** Request bodies above this many bytes get 413. @default 1048576 (1 MiB) */
+  readonly maxRequestBytes?: number;
+  /** The local token bucket (→ 429), or `false` for none. @default - 10 per second, burst 20 */
+  readonly localRateLimit?: LocalRateLimitOptions | false;
+  /** The global, Redis-backed limit. @default - none */
+  readonly globalRateLimit?: Omit<RateLimitServiceProps, 'gatewayIdentity'>;
+}
+
+export interface ApiGatewayProps extends GatewayIntent {
+  /** The services the routes may name. */
+  readonly backends: readonly GatewayBackend[];
+  /** The issuer whose tokens the edge verifies; needed as soon as a route is not public. */
+  readonly issuer?: IJwtIssuer;
+  /** The gateway workload's namespace. @default 'istio-system' */
+  readonly namespace?: string;
+  /** The `Gateway` object's name. @default 'meshward-gateway' */
+  readonly name?: string;
+  /** Labels of the gateway pods. @default { istio: 'ingressgateway' } */
+  readonly selector?: Readonly<Record<string, string>>;
+  /** The gateway pods' identity. @default MeshIdentity.ingressGateway() */
+  readonly gatewayIdentity?: IMeshIdentity;
+}
+
+const HOST = /^(?=.{1,253}$)([a-z0-9]([-a-z0-9]*[a-z0-9])?)(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)+$/;
+
+interface ResolvedRoute {
+  readonly host: string;
+  readonly backend: GatewayBackend;
+  readonly route: GatewayRoute;
+}
+
+/**
+ * The Istio ingress gateway as the shop's API gateway: TLS termination with an HTTP →
+ * HTTPS redirect, routing to the exposed services and Keycloak's public paths, CORS,
+ * JWT verification at the edge, an IP allowlist, a request body limit and rate limits.
+ *
+ * Authorization at the edge (all on the gateway workload):
+ * - ALLOW `<name>-access`: each public route (host + methods + paths, no token); each
+ *   other route with a valid token from the issuer (`requestPrincipals: [<iss>/*]`)
+ *   and the route's role/scope/client claims; CORS preflights (`OPTIONS` with an
+ *   allowed `Origin` and an `Access-Control-Request-Method`). Anything else → 403.
+ * - DENY `<name>-require-jwt`: a request without the issuer's token to a non-public
+ *   path (preflights aside) is refused even if another ALLOW policy on the gateway —
+ *   ALLOW policies are ORed — would admit it.
+ * - DENY `<name>-ip-allowlist` (with `allowedCidrs`): clients outside the list.
+ *
+ * The services keep their own policies: the edge is an extra wall, not the only one.
+ * @see https://istio.io/latest/docs/tasks/security/authorization/authz-ingress/
+ */
+export class ApiGateway extends Construct {
+  public readonly namespace: string;
+  public readonly gatewayName: string;
+  public readonly selector: Readonly<Record<string, string>>;
+  public readonly gateway: Gateway;
+  public readonly virtualServices: VirtualService[] = [];
+  public readonly accessPolicy: AuthorizationPolicy;
+  public readonly rateLimitService?: RateLimitService;
+  private readonly owner: string;
+
+  constructor(scope: Construct, id: string, props: ApiGatewayProps) {
+    super(scope, id);
+    this.owner = `ApiGateway '${id}'`;
+    this.namespace = validateName(this.owner, 'namespace', props.namespace ?? 'istio-system');
+    this.gatewayName = validateName(this.owner, 'name', props.name ?? 'meshward-gateway');
+    this.selector = { ...(props.selector ?? DEFAULT_GATEWAY_SELECTOR) };
+    if (Object.keys(this.selector).length === 0) {
+      throw new Error(`${this.owner}: 'selector' is empty, which would select every workload`);
+    }
+    const gatewayIdentity = props.gatewayIdentity ?? MeshIdentity.ingressGateway();
+
+    const hosts = this.validateHosts(props.hosts);
+    const routes = this.resolveRoutes(hosts, props.routes, props.backends);
+    const cors = props.cors ? this.validateCors(props.cors, hosts) : undefined;
+    const needsToken = routes.some((r) => !r.route.public);
+    if (needsToken && !props.issuer) {
+      throw new Error(
+        `${this.owner}: routes need a token (${describe(routes.find((r) => !r.route.public))}) but no 'issuer' is given`,
+      );
+    }
+
+    this.gateway = new Gateway(this, 'Resource', {
+      metadata: { name: this.gatewayName, namespace: this.namespace },
+      spec: {
+        selector: { ...this.selector },
+        servers: [
+          ...hosts.map((h) => ({
+            port: { number: 443, name: `https-${slug(h.host)}`, protocol: 'HTTPS' },
+            hosts: [h.host],
+            tls: { mode: GatewaySpecServersTlsMode.SIMPLE, credentialName: h.credentialName },
+          })),
+          {
+            port: { number: 80, name: 'http', protocol: 'HTTP' },
+            hosts: hosts.map((h) => h.host),
+            tls: { httpsRedirect: true },
+          },
+        ],
+      },
+    });
+
+    for (const h of hosts) {
+      this.virtualServices.push(this.renderVirtualService(h.host, routes, cors));
+    }
+
+    if (props.issuer) {
+      new JwtIssuer(this, 'Issuer', {
+        issuer: props.issuer.issuer,
+        jwksUri: props.issuer.jwksUri,
+        audiences: props.issuer.audiences,
+      }).bindTo(this.namespace, {
+        name: `${this.gatewayName}-jwt`,
+        selector: { ...this.selector },
+      });
+    }
+    const issuer = props.issuer?.issuer;
+    this.accessPolicy = this.policy('Access', 'access', AuthorizationPolicySpecAction.ALLOW, [
+      ...routes.map((r) => edgeRule(r, issuer)),
+      ...(cors ? [preflightRule(cors, routes)] : []),
+    ]);
+    if (issuer) {
+      this.policy(
+        'RequireJwt',
+        'require-jwt',
+        AuthorizationPolicySpecAction.DENY,
+        hosts.map((h) => requireTokenRule(h.host, routes, issuer)),
+      );
+    }
+    if (props.allowedCidrs) {
+      const cidrs = validateCidrs(this.owner, props.allowedCidrs);
+      this.policy('IpAllowlist', 'ip-allowlist', AuthorizationPolicySpecAction.DENY, [
+        { from: [{ source: { notRemoteIpBlocks: cidrs } }] },
+      ]);
+    }
+
+    this.envoyFilter('BodyLimit', 'body-limit', FILTER_PRIORITY.bodyLimit, [
+      beforeRouter(
+        BUFFER_FILTER_NAME,
+        bufferFilterConfig(props.maxRequestBytes ?? DEFAULT_MAX_REQUEST_BYTES),
+      ),
+    ]);
+    if (props.localRateLimit !== false) {
+      this.envoyFilter('LocalRateLimit', 'local-ratelimit', FILTER_PRIORITY.localRateLimit, [
+        beforeRouter(LOCAL_RATE_LIMIT_FILTER_NAME, localRateLimitConfig(props.localRateLimit)),
+      ]);
+    }
+    if (props.globalRateLimit) {
+      const service = new RateLimitService(this, 'RateLimit', {
+        ...props.globalRateLimit,
+        gatewayIdentity,
+      });
+      this.rateLimitService = service;
+      this.envoyFilter('RateLimitFilter', 'ratelimit', FILTER_PRIORITY.globalRateLimit, [
+        beforeRouter(
+          RATE_LIMIT_FILTER_NAME,
+          rateLimitConfig({
+            domain: service.domain,
+            clusterName: service.clusterName,
+            failureModeDeny: service.failureModeDeny,
+          }),
+        ),
+      ]);
+      const rateLimits = virtualHostRateLimits(service);
+      this.envoyFilter(
+        'RateLimitActions',
+        'ratelimit-actions',
+        FILTER_PRIORITY.globalRateLimit,
+        hosts.map((h) => ({
+          applyTo: ApplyTo.VIRTUAL_UNDERSCORE_HOST,
+          match: {
+            context: Context.GATEWAY,
+            routeConfiguration: { vhost: { name: `${h.host}:443` } },
+          },
+          patch: { operation: Operation.MERGE, value: { rate_limits: rateLimits } },
+        })),
+      );
+    }
+  }
+
+  private validateHosts(hosts: readonly GatewayHost[]): GatewayHost[] {
+    if (hosts.length === 0) throw new Error(`${this.owner}: 'hosts' is empty`);
+    const seen = new Set<string>();
+    for (const h of hosts) {
+      if (!HOST.test(h.host)) {
+        throw new Error(
+          `${this.owner}: host '${h.host}' must be a fully qualified lower-case DNS name without wildcard`,
+        );
+      }
+      if (seen.has(h.host)) throw new Error(`${this.owner}: host '${h.host}' is listed twice`);
+      seen.add(h.host);
+      validateSecretName(this.owner, h.credentialName);
+    }
+    return [...hosts];
+  }
+
+  private resolveRoutes(
+    hosts: readonly GatewayHost[],
+    intents: readonly GatewayRouteIntent[],
+    backends: readonly GatewayBackend[],
+  ): ResolvedRoute[] {
+    const byName = new Map(backends.map((b) => [b.name, b]));
+    const known = new Set(hosts.map((h) => h.host));
+    const resolved: ResolvedRoute[] = [];
+    for (const intent of intents) {
+      if (!known.has(intent.host)) {
+        throw new Error(
+          `${this.owner}: route to '${intent.backend}' names host '${intent.host}', which is not in 'hosts' (${[...known].join(', ')})`,
+        );
+      }
+      const backend = byName.get(intent.backend);
+      if (!backend) {
+        throw new Error(
+          `${this.owner}: route on '${intent.host}' names unknown service '${intent.backend}' (known: ${[...byName.keys()].join(', ') || 'none'})`,
+        );
+      }
+      validatePort(this.owner, 'port', backend.port);
+      for (const route of backend.routes) resolved.push({ host: intent.host, backend, route });
+    }
+    for (const h of hosts) {
+      if (!resolved.some((r) => r.host === h.host)) {
+        throw new Error(`${this.owner}: host '${h.host}' is served by no route`);
+      }
+    }
+    return resolved;
+  }
+
+  private validateCors(
+    cors: GatewayCorsOptions,
+    hosts: readonly GatewayHost[],
+  ): Required<GatewayCorsOptions> {
+    const credentials = cors.allowCredentials ?? true;
+    if (cors.allowOrigins.length === 0) {
+      throw new Error(`${this.owner}: 'cors.allowOrigins' is empty; omit 'cors' for no CORS`);
+    }
+    for (const origin of cors.allowOrigins) {
+      if (origin.includes('*')) {
+        if (credentials) {
+          throw new Error(
+            `${this.owner}: CORS origin '${origin}' is a wildcard while credentials are allowed; list exact origins`,
+          );
+        }
+        continue;
+      }
+      let url: URL | undefined;
+      try {
+        url = new URL(origin);
+      } catch {
+        url = undefined;
+      }
+      if (!url || url.origin !== origin) {
+        throw new Error(
+          `${this.owner}: CORS origin '${origin}' must be an origin such as 'https://shop.example.com' (scheme, host, optional port; no path)`,
+        );
+      }
+    }
+    const known = hosts.map((h) => h.host);
+    for (const h of cors.hosts ?? []) {
+      if (!known.includes(h)) {
+        throw new Error(`${this.owner}: 'cors.hosts' names '${h}', which is not in 'hosts'`);
+      }
+    }
+    return {
+      allowOrigins: [...cors.allowOrigins],
+      hosts: [...(cors.hosts ?? known)],
+      allowCredentials: credentials,
+      allowMethods: [...(cors.allowMethods ?? ['GET', 'POST', 'PUT', 'PATCH', 'DELETE'])],
+      allowHeaders: [...(cors.allowHeaders ?? ['authorization', 'content-type'])],
+      maxAge: cors.maxAge ?? '600s',
+    };
+  }
+
+  private renderVirtualService(
+    host: string,
+    routes: readonly ResolvedRoute[],
+    cors: Required<GatewayCorsOptions> | undefined,
+  ): VirtualService {
+    const corsPolicy: VirtualServiceSpecHttpCorsPolicy | undefined = cors?.hosts.includes(host)
+      ? {
+          allowOrigins: cors.allowOrigins.map((o) => ({ exact: o })),
+          allowCredentials: cors.allowCredentials,
+          allowMethods: [...cors.allowMethods],
+          allowHeaders: [...cors.allowHeaders],
+          maxAge: cors.maxAge,
+        }
+      : undefined;
+    // One match per path prefix, longest first, so the most specific backend wins.
+    const prefixes = new Map<string, GatewayBackend>();
+    for (const r of routes.filter((x) => x.host === host)) {
+      for (const path of r.route.paths) {
+        const prefix = routingPrefix(path);
+        const other = prefixes.get(prefix);
+        if (other && other !== r.backend) {
+          throw new Error(
+            `${this.owner}: host '${host}' path prefix '${prefix}' is claimed by both '${other.name}' and '${r.backend.name}'`,
+          );
+        }
+        prefixes.set(prefix, r.backend);
+      }
+    }
+    const http: VirtualServiceSpecHttp[] = [...prefixes.entries()]
+      .sort(([a], [b]) => b.length - a.length || a.localeCompare(b))
+      .map(([prefix, backend]) => ({
+        name: `${backend.name}-${prefix.endsWith('/') ? 'prefix' : 'exact'}-${slug(prefix) || 'root'}`,
+        match: [{ uri: prefix.endsWith('/') ? { prefix } : { exact: prefix } }],
+        route: [
+          {
+            destination: {
+              host: `${backend.serviceName}.${backend.namespace}.svc.cluster.local`,
+              port: { number: backend.port },
+            },
+          },
+        ],
+        ...(corsPolicy ? { corsPolicy } : {}),
+      }));
+    return new VirtualService(this, `Routes-${host}`, {
+      metadata: { name: `${this.gatewayName}-${slug(host)}`, namespace: this.namespace },
+      spec: {
+        hosts: [host],
+        gateways: [`${this.namespace}/${this.gatewayName}`],
+        http,
+      },
+    });
+  }
+
+  private policy(
+    id: string,
+    suffix: string,
+    action: AuthorizationPolicySpecAction,
+    rules: AuthorizationPolicySpecRules[],
+  ): AuthorizationPolicy {
+    return new AuthorizationPolicy(this, id, {
+      metadata: { name: `${this.gatewayName}-${suffix}`, namespace: this.namespace },
+      spec: { selector: { matchLabels: { ...this.selector } }, action, rules },
+    });
+  }
+
+  private envoyFilter(
+    id: string,
+    suffix: string,
+    priority: number,
+    configPatches: EnvoyFilterSpecConfigPatches[],
+  ): EnvoyFilter {
+    return new EnvoyFilter(this, id, {
+      metadata: { name: `${this.gatewayName}-${suffix}`, namespace: this.namespace },
+      spec: { workloadSelector: { labels: { ...this.selector } }, priority, configPatches },
+    });
+  }
+}
+
+/** The VirtualService prefix of an AuthorizationPolicy path: up to the first `*` or `{`. */
+function routingPrefix(path: string): string {
+  const cut = path.search(/[*{]/);
+  return cut === -1 ? path : path.slice(0, cut);
+}
+
+function hostsOf(host: string): string[] {
+  return [host, `${host}:*`];
+}
+
+function claimConditions(route: GatewayRoute): AuthorizationPolicySpecRulesWhen[] {
+  return [
+    ...(route.roles.length > 0 ? [{ key: REALM_ROLES_CLAIM, values: [...route.roles] }] : []),
+    ...(route.scopes.length > 0 ? [{ key: SCOPE_CLAIM, values: [...route.scopes] }] : []),
+    ...(route.clients.length > 0 ? [{ key: PRESENTER_KEY, values: [...route.clients] }] : []),
+  ];
+}
+
+function edgeRule(r: ResolvedRoute, issuer: string | undefined): AuthorizationPolicySpecRules {
+  const operation = {
+    hosts: hostsOf(r.host),
+    ...(r.route.methods ? { methods: [...r.route.methods] } : {}),
+    paths: [...r.route.paths],
+  };
+  if (r.route.public || issuer === undefined) return { to: [{ operation }] };
+  const when = claimConditions(r.route);
+  return {
+    from: [{ source: { requestPrincipals: [`${issuer}/*`] } }],
+    to: [{ operation }],
+    ...(when.length > 0 ? { when } : {}),
+  };
+}
+
+/** CORS preflights (no token) from an allowed origin, to a path a route of a CORS host serves. */
+function preflightRule(
+  cors: Required<GatewayCorsOptions>,
+  routes: readonly ResolvedRoute[],
+): AuthorizationPolicySpecRules {
+  const paths = [
+    ...new Set(routes.filter((r) => cors.hosts.includes(r.host)).flatMap((r) => r.route.paths)),
+  ];
+  return {
+    to: [{ operation: { hosts: cors.hosts.flatMap(hostsOf), methods: ['OPTIONS'], paths } }],
+    when: [
+      { key: 'request.headers[origin]', values: [...cors.allowOrigins] },
+      { key: 'request.headers[access-control-request-method]', values: ['*'] },
+    ],
+  };
+}
+
+/**
+ * EnvoyFilter priorities (lower applies first; Istio's own and unprioritised filters are 0).
+ * Each filter is inserted just before the router, so this is also their order in the chain:
+ * cheap rejections (429) come before the buffer that holds a body to measure it (413).
+ */
+const FILTER_PRIORITY = { localRateLimit: 10, globalRateLimit: 20, bodyLimit: 30 } as const;
+
+/** The ingress gateway's readiness listener, served outside the HTTP filter chains. */
+const GATEWAY_STATUS_PORT = '15021';
+
+function requireTokenRule(
+  host: string,
+  routes: readonly ResolvedRoute[],
+  issuer: string,
+): AuthorizationPolicySpecRules {
+  const publicPaths = [
+    ...new Set(
+      routes.filter((r) => r.host === host && r.route.public).flatMap((r) => r.route.paths),
+    ),
+  ];
+  return {
+    from: [{ source: { notRequestPrincipals: [`${issuer}/*`] } }],
+    to: [
+      {
+        operation: {
+          hosts: hostsOf(host),
+          ...(publicPaths.length > 0 ? { notPaths: publicPaths } : {}),
+          // Every listener port: Istio wants a DENY rule of HTTP fields to name its ports, but
+          // the gateway's target ports belong to its installation, and naming the wrong ones
+          // would switch this rule off. 15021 (the status listener) never reaches this filter.
+          notPorts: [GATEWAY_STATUS_PORT],
+        },
+      },
+    ],
+    // A preflight carries no token; it is admitted (or not) by the ALLOW policy.
+    when: [{ key: 'request.headers[access-control-request-method]', notValues: ['*'] }],
+  };
+}
+
+function beforeRouter(name: string, typedConfig: object): EnvoyFilterSpecConfigPatches {
+  return {
+    applyTo: ApplyTo.HTTP_UNDERSCORE_FILTER,
+    match: {
+      context: Context.GATEWAY,
+      listener: {
+        filterChain: {
+          filter: { name: HTTP_CONNECTION_MANAGER_NAME, subFilter: { name: ROUTER_FILTER_NAME } },
+        },
+      },
+    },
+    patch: {
+      operation: Operation.INSERT_UNDERSCORE_BEFORE,
+      value: { name, typed_config: typedConfig },
+    },
+  };
+}
+
+function slug(text: string): string {
+  return text
+    .toLowerCase()
+    .replace(/[^a-z0-9]+/g, '-')
+    .replace(/^-+|-+$/g, '');
+}
+
+function validateSecretName(owner: string, name: string): void {
+  if (!/^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$/.test(name) || name.length > 253) {
+    throw new Error(`${owner}: 'credentialName' ('${name}') must be a Secret name`);
+  }
+}
+
+function describe(r: ResolvedRoute | undefined): string {
+  return r ? `'${r.backend.name}' ${r.route.paths.join(', ')} on '${r.host}'` : '';
+}

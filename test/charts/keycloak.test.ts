@@ -1,0 +1,438 @@
+import { Testing } from 'cdk8s';
+
+import { Keycloak, type KeycloakProps, MeshIdentity } from '../../charts/lib/index.js';
+import { shopKeycloak, shopRealm } from '../../policies/realm.js';
+import { SchemaValidator } from '../support/schema.js';
+
+const reconciler = MeshIdentity.fromServiceAccount('shop', 'payment-reconciler');
+const production: KeycloakProps = {
+  ...shopKeycloak,
+  mode: 'production',
+  database: { host: 'postgres.db.svc.cluster.local', secretName: 'keycloak-db' },
+};
+
+function synth(props: KeycloakProps = shopKeycloak) {
+  const chart = Testing.chart();
+  const keycloak = new Keycloak(chart, 'Keycloak', props);
+  return { keycloak, objects: Testing.synth(chart) };
+}
+const find = (objects: any[], kind: string, name?: string) =>
+  objects.find((o) => o.kind === kind && (name === undefined || o.metadata.name === name));
+const podOf = (objects: any[]) => find(objects, 'Deployment', 'keycloak').spec.template.spec;
+const envOf = (objects: any[]): Record<string, any> =>
+  Object.fromEntries(
+    podOf(objects).containers[0].env.map((e: any) => [e.name, e.value ?? e.valueFrom]),
+  );
+
+describe('Keycloak in dev mode (the shop on kind/minikube)', () => {
+  const { keycloak, objects } = synth();
+  const pod = podOf(objects);
+  const container = pod.containers[0];
+  const env = envOf(objects);
+
+  test('runs in its own mesh namespace: STRICT, default deny, restricted PSS', () => {
+    const ns = find(objects, 'Namespace', 'auth');
+    expect(ns.metadata.labels).toMatchObject({
+      'istio-injection': 'enabled',
+      'pod-security.kubernetes.io/enforce': 'restricted',
+    });
+    expect(find(objects, 'PeerAuthentication', 'default').spec).toEqual({
+      mtls: { mode: 'STRICT' },
+    });
+    expect(find(objects, 'AuthorizationPolicy', 'default-deny').spec).toEqual({});
+  });
+
+  test('runs the pinned Keycloak 26 image with start-dev and the realm import', () => {
+    expect(container.image).toMatch(/^quay\.io\/keycloak\/keycloak:26\.\d+\.\d+$/);
+    expect(container.args).toEqual(['start-dev', '--import-realm']);
+    expect(find(objects, 'Deployment', 'keycloak').spec.strategy).toEqual({ type: 'Recreate' });
+  });
+
+  test('sets the public hostname so iss is the same in-cluster and through the gateway', () => {
+    expect(env).toMatchObject({
+      KC_HOSTNAME: 'https://auth.shop.example.com',
+      KC_HOSTNAME_BACKCHANNEL_DYNAMIC: 'true',
+      KC_PROXY_HEADERS: 'xforwarded',
+      KC_HTTP_ENABLED: 'true',
+      KC_HEALTH_ENABLED: 'true',
+    });
+    expect(env).not.toHaveProperty('KC_DB');
+    expect(keycloak.issuer).toBe('https://auth.shop.example.com/realms/shop');
+    expect(keycloak.audiences).toEqual(['shop-api']);
+  });
+
+  test('probes the management port health endpoints', () => {
+    const get = (p: string) => container[p].httpGet;
+    expect(get('startupProbe')).toEqual({ path: '/health/started', port: 'management' });
+    expect(get('readinessProbe')).toEqual({ path: '/health/ready', port: 'management' });
+    expect(get('livenessProbe')).toEqual({ path: '/health/live', port: 'management' });
+    expect(container.ports).toContainEqual({
+      name: 'management',
+      containerPort: 9000,
+      protocol: 'TCP',
+    });
+  });
+
+  test('is hardened: user 1000, read-only root fs, writable data and lib/quarkus emptyDirs', () => {
+    for (const c of [...pod.initContainers, container]) {
+      expect(c.securityContext).toMatchObject({
+        runAsUser: 1000,
+        runAsNonRoot: true,
+        readOnlyRootFilesystem: true,
+        allowPrivilegeEscalation: false,
+        capabilities: { drop: ['ALL'] },
+      });
+    }
+    expect(pod.automountServiceAccountToken).toBe(false);
+    const mounts = Object.fromEntries(container.volumeMounts.map((m: any) => [m.mountPath, m]));
+    const volume = (name: string) => pod.volumes.find((v: any) => v.name === name);
+    expect(volume(mounts['/opt/keycloak/data'].name).emptyDir).toBeDefined();
+    expect(volume(mounts['/opt/keycloak/lib/quarkus'].name).emptyDir).toBeDefined();
+    expect(mounts['/opt/keycloak/data/import']).toMatchObject({ readOnly: true });
+    expect(volume(mounts['/opt/keycloak/data/import'].name).configMap).toEqual({
+      name: 'keycloak-realm',
+    });
+    // The init container seeds the same emptyDir with the image's build.
+    expect(pod.initContainers[0].command).toEqual([
+      'cp',
+      '-R',
+      '/opt/keycloak/lib/quarkus/.',
+      '/seed/',
+    ]);
+    expect(pod.initContainers[0].volumeMounts).toEqual([
+      { name: mounts['/opt/keycloak/lib/quarkus'].name, mountPath: '/seed' },
+    ]);
+  });
+
+  test('renders the realm into the ConfigMap, with demo users', () => {
+    const realm = JSON.parse(find(objects, 'ConfigMap', 'keycloak-realm').data['shop-realm.json']);
+    expect(realm.realm).toBe('shop');
+    expect(realm.users.map((u: any) => u.username)).toEqual(['alice', 'admin-bob']);
+  });
+
+  test('reads every secret through secretKeyRef, never a value', () => {
+    expect(env.KC_BOOTSTRAP_ADMIN_USERNAME).toEqual({
+      secretKeyRef: { name: 'keycloak-bootstrap-admin', key: 'username' },
+    });
+    expect(env.KC_BOOTSTRAP_ADMIN_PASSWORD).toEqual({
+      secretKeyRef: { name: 'keycloak-bootstrap-admin', key: 'password' },
+    });
+    expect(env.SHOP_CLIENT_PAYMENT_RECONCILER_SECRET).toEqual({
+      secretKeyRef: { name: 'payment-reconciler-oauth', key: 'client-secret' },
+    });
+    expect(env.SHOP_USER_ALICE_PASSWORD).toEqual({
+      secretKeyRef: { name: 'keycloak-demo-users', key: 'alice-password' },
+    });
+    expect(Object.keys(keycloak.secretEnv).sort()).toEqual([
+      'SHOP_CLIENT_PAYMENT_RECONCILER_SECRET',
+      'SHOP_USER_ADMIN_BOB_PASSWORD',
+      'SHOP_USER_ALICE_PASSWORD',
+    ]);
+  });
+
+  test('the Service names its ports for their protocol', () => {
+    expect(find(objects, 'Service', 'keycloak').spec.ports).toEqual([
+      { name: 'http', port: 8080, targetPort: 'http', appProtocol: 'http', protocol: 'TCP' },
+      {
+        name: 'http-management',
+        port: 9000,
+        targetPort: 'management',
+        appProtocol: 'http',
+        protocol: 'TCP',
+      },
+    ]);
+  });
+
+  test('the HTTP port is PERMISSIVE for istiod, with the reason stated; the pod stays STRICT', () => {
+    const peer = find(objects, 'PeerAuthentication', 'keycloak-jwks-fetch');
+    expect(peer.spec).toEqual({
+      selector: { matchLabels: { app: 'keycloak' } },
+      mtls: { mode: 'STRICT' },
+      portLevelMtls: { '8080': { mode: 'PERMISSIVE' } },
+    });
+    expect(peer.metadata.annotations['meshward.io/reason']).toContain('istiod');
+  });
+
+  test('plaintext (no principal) may only GET the JWKS', () => {
+    const rules = find(objects, 'AuthorizationPolicy', 'keycloak').spec.rules;
+    const sourceless = rules.filter((r: any) => !r.from);
+    expect(sourceless).toEqual([
+      {
+        to: [
+          {
+            operation: {
+              methods: ['GET'],
+              paths: ['/realms/shop/protocol/openid-connect/certs'],
+              ports: ['8080'],
+            },
+          },
+        ],
+      },
+    ]);
+  });
+
+  test('the gateway reaches the realm and theme resources; the reconciler only the token endpoint', () => {
+    const rules = find(objects, 'AuthorizationPolicy', 'keycloak').spec.rules;
+    expect(rules[0]).toEqual({
+      from: [{ source: { principals: [MeshIdentity.ingressGateway().principal] } }],
+      to: [
+        {
+          operation: {
+            methods: ['GET', 'POST', 'OPTIONS'],
+            paths: ['/realms/shop/*', '/resources/*'],
+            ports: ['8080'],
+          },
+        },
+      ],
+    });
+    expect(rules[1]).toEqual({
+      from: [{ source: { principals: [reconciler.principal] } }],
+      to: [
+        {
+          operation: {
+            methods: ['POST'],
+            paths: ['/realms/shop/protocol/openid-connect/token'],
+            ports: ['8080'],
+          },
+        },
+      ],
+    });
+  });
+
+  test('the admin console, admin API and master realm are denied to every caller', () => {
+    const deny = find(objects, 'AuthorizationPolicy', 'keycloak-deny-admin');
+    expect(deny.spec).toEqual({
+      selector: { matchLabels: { app: 'keycloak' } },
+      action: 'DENY',
+      rules: [
+        {
+          to: [
+            {
+              operation: {
+                ports: ['8080'],
+                paths: ['/admin', '/admin/*', '/realms/master', '/realms/master/*'],
+              },
+            },
+          ],
+        },
+      ],
+    });
+  });
+
+  test('the routes annotation marks the rules without a source as public, for the policy engine', () => {
+    const routes = JSON.parse(
+      find(objects, 'Service', 'keycloak').metadata.annotations['meshward.io/routes'],
+    );
+    expect(routes).toContainEqual(
+      expect.objectContaining({
+        paths: ['/realms/shop/protocol/openid-connect/certs'],
+        public: true,
+        principals: [],
+      }),
+    );
+  });
+
+  test('a realm change rolls the pod (realm hash annotation)', () => {
+    const changed = synth({ ...shopKeycloak, realm: { ...shopRealm, accessTokenLifespan: 120 } });
+    const hash = (o: any[]) =>
+      find(o, 'Deployment').spec.template.metadata.annotations['meshward.io/realm-sha256'];
+    expect(hash(objects)).toMatch(/^[a-f0-9]{64}$/);
+    expect(hash(changed.objects)).not.toBe(hash(objects));
+  });
+
+  test('every object matches its upstream schema', () => {
+    const validator = new SchemaValidator();
+    for (const o of objects)
+      expect({ kind: o.kind, errors: validator.validate(o) }).toEqual({ kind: o.kind, errors: [] });
+  });
+});
+
+describe('Keycloak in production mode', () => {
+  const { objects } = synth(production);
+  const env = envOf(objects);
+
+  test('runs start against PostgreSQL with credentials from a Secret', () => {
+    expect(podOf(objects).containers[0].args).toEqual(['start', '--import-realm']);
+    expect(env).toMatchObject({
+      KC_DB: 'postgres',
+      KC_DB_URL_HOST: 'postgres.db.svc.cluster.local',
+      KC_DB_URL_PORT: '5432',
+      KC_DB_URL_DATABASE: 'keycloak',
+      KC_DB_USERNAME: { secretKeyRef: { name: 'keycloak-db', key: 'username' } },
+      KC_DB_PASSWORD: { secretKeyRef: { name: 'keycloak-db', key: 'password' } },
+    });
+  });
+
+  test('imports no demo users and needs no demo-user Secrets', () => {
+    const realm = JSON.parse(find(objects, 'ConfigMap', 'keycloak-realm').data['shop-realm.json']);
+    expect(realm.users).toEqual([]);
+    expect(Object.keys(env).filter((k) => k.includes('_USER_'))).toEqual([]);
+  });
+
+  test('several replicas share a distributed cache, allowed only between Keycloak pods', () => {
+    const ha = synth({ ...production, replicas: 2 }).objects;
+    expect(envOf(ha).KC_CACHE).toBe('ispn');
+    const rules = find(ha, 'AuthorizationPolicy', 'keycloak').spec.rules;
+    expect(rules).toContainEqual({
+      from: [{ source: { principals: ['cluster.local/ns/auth/sa/keycloak'] } }],
+      to: [{ operation: { ports: ['7800', '57800'] } }],
+    });
+    expect(find(ha, 'PodDisruptionBudget', 'keycloak')).toBeDefined();
+  });
+});
+
+describe('Keycloak in production mode with the in-chart PostgreSQL', () => {
+  const props: KeycloakProps = {
+    ...shopKeycloak,
+    mode: 'production',
+    inChartDatabase: { secretName: 'keycloak-db', storage: '5Gi' },
+  };
+  const { objects } = synth(props);
+  const postgres = find(objects, 'StatefulSet', 'keycloak-postgres');
+
+  test('Keycloak connects to the in-chart database with the Secret credentials', () => {
+    expect(envOf(objects)).toMatchObject({
+      KC_DB: 'postgres',
+      KC_DB_URL_HOST: 'keycloak-postgres.auth.svc.cluster.local',
+      KC_DB_URL_DATABASE: 'keycloak',
+      KC_DB_PASSWORD: { secretKeyRef: { name: 'keycloak-db', key: 'password' } },
+    });
+    const pgEnv = Object.fromEntries(
+      postgres.spec.template.spec.containers[0].env.map((e: any) => [
+        e.name,
+        e.value ?? e.valueFrom,
+      ]),
+    );
+    expect(pgEnv).toMatchObject({
+      POSTGRES_USER: { secretKeyRef: { name: 'keycloak-db', key: 'username' } },
+      POSTGRES_PASSWORD: { secretKeyRef: { name: 'keycloak-db', key: 'password' } },
+      POSTGRES_DB: 'keycloak',
+    });
+  });
+
+  test('the database is a hardened StatefulSet with a volume claim', () => {
+    const pod = postgres.spec.template.spec;
+    expect(pod.containers[0].image).toBe('docker.io/library/postgres:17.6');
+    expect(pod.containers[0].securityContext).toMatchObject({
+      runAsUser: 999,
+      readOnlyRootFilesystem: true,
+      allowPrivilegeEscalation: false,
+    });
+    expect(pod.containers[0].volumeMounts.map((m: any) => m.mountPath)).toEqual([
+      '/tmp',
+      '/var/lib/postgresql/data',
+      '/var/run/postgresql',
+    ]);
+    expect(postgres.spec.volumeClaimTemplates[0].spec.resources.requests.storage).toBe('5Gi');
+  });
+
+  test('only Keycloak may connect: mTLS principal and NetworkPolicy', () => {
+    expect(find(objects, 'AuthorizationPolicy', 'keycloak-postgres').spec).toEqual({
+      selector: { matchLabels: { app: 'keycloak-postgres' } },
+      action: 'ALLOW',
+      rules: [
+        {
+          from: [{ source: { principals: ['cluster.local/ns/auth/sa/keycloak'] } }],
+          to: [{ operation: { ports: ['5432'] } }],
+        },
+      ],
+    });
+    expect(find(objects, 'NetworkPolicy', 'keycloak-postgres').spec.ingress).toEqual([
+      {
+        from: [{ podSelector: { matchLabels: { app: 'keycloak' } } }],
+        ports: [{ port: 5432, protocol: 'TCP' }],
+      },
+    ]);
+    expect(find(objects, 'Service', 'keycloak-postgres').spec.ports[0].name).toBe('tcp-postgres');
+  });
+
+  test('every object matches its upstream schema', () => {
+    const validator = new SchemaValidator();
+    for (const o of objects) {
+      expect({ kind: o.kind, name: o.metadata.name, errors: validator.validate(o) }).toEqual({
+        kind: o.kind,
+        name: o.metadata.name,
+        errors: [],
+      });
+    }
+  });
+});
+
+describe('bad Keycloak props are synth-time errors', () => {
+  test.each<[string, KeycloakProps, string]>([
+    [
+      'production has no database',
+      { ...production, database: undefined },
+      "'production' mode needs 'database'",
+    ],
+    [
+      'both an external and an in-chart database are given',
+      { ...production, inChartDatabase: { secretName: 'keycloak-db' } },
+      "give 'database' (external) or 'inChartDatabase', not both",
+    ],
+    [
+      'dev mode is given an in-chart database',
+      { ...shopKeycloak, inChartDatabase: { secretName: 'keycloak-db' } },
+      "'dev' mode uses the embedded H2 database",
+    ],
+    [
+      'the in-chart database image is latest',
+      {
+        ...production,
+        database: undefined,
+        inChartDatabase: { secretName: 'keycloak-db', image: 'postgres:latest' },
+      },
+      "'inChartDatabase.image' ('postgres:latest') must be pinned",
+    ],
+    [
+      'dev mode is given a database',
+      { ...shopKeycloak, database: production.database },
+      "'dev' mode uses the embedded H2 database",
+    ],
+    [
+      'dev mode has two replicas',
+      { ...shopKeycloak, replicas: 2 },
+      "'replicas' (2) needs 'production' mode",
+    ],
+    [
+      'the image is latest',
+      { ...shopKeycloak, image: 'quay.io/keycloak/keycloak:latest' },
+      'must be pinned',
+    ],
+    [
+      'the image has no tag',
+      { ...shopKeycloak, image: 'quay.io/keycloak/keycloak' },
+      'must be pinned',
+    ],
+    [
+      'the public URL is http',
+      { ...shopKeycloak, publicUrl: 'http://auth.example.com' },
+      'must be an https URL',
+    ],
+    [
+      'the port is the management port',
+      { ...shopKeycloak, port: 9000 },
+      "'port' (9000) collides with the management port",
+    ],
+    [
+      'the namespace is not a DNS label',
+      { ...shopKeycloak, namespace: 'Auth' },
+      "'namespace' ('Auth') must be a DNS-1123 label",
+    ],
+    [
+      'the realm is invalid',
+      { ...shopKeycloak, realm: { ...shopRealm, accessTokenLifespan: 0 } },
+      "realm 'shop': 'accessTokenLifespan' (0)",
+    ],
+  ])('throws when %s', (_case, props, message) => {
+    expect(() => synth(props)).toThrow(message);
+  });
+
+  test('throws when a token caller is added twice', () => {
+    const chart = Testing.chart();
+    const keycloak = new Keycloak(chart, 'Keycloak', shopKeycloak);
+    expect(() => {
+      keycloak.allowTokenRequests(reconciler);
+    }).toThrow("'cluster.local/ns/shop/sa/payment-reconciler' is already a token caller");
+  });
+});
