@@ -1,0 +1,212 @@
+import { randomUUID } from 'node:crypto';
+import express from 'express';
+import type {
+  ErrorRequestHandler,
+  Express,
+  NextFunction,
+  Request,
+  RequestHandler,
+  Response,
+} from 'express';
+import { HttpError } from './errors.js';
+import type { Identity, IdentityResolver } from './identity.js';
+import type { Logger } from './logger.js';
+import { errorFields } from './logger.js';
+
+/** Readiness of the process: false while starting up or shutting down. */
+export interface Lifecycle {
+  ready: boolean;
+  shuttingDown: boolean;
+}
+
+export interface ServiceAppOptions {
+  readonly logger: Logger;
+  readonly lifecycle?: Lifecycle;
+  /** Largest JSON body accepted. @default '16kb' */
+  readonly bodyLimit?: string;
+}
+
+const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
+
+/**
+ * Paths a mesh rule and the app could read differently: empty segments, encoded
+ * slashes/backslashes/dots/NUL, dot segments and backslashes. (Raw control bytes never
+ * get here: Node's parser rejects them.)
+ */
+const PATH_TRICK = /\/\/|%2f|%5c|%2e|%00|\\|(^|\/)\.\.?(\/|$)/i;
+
+declare module 'express-serve-static-core' {
+  // eslint-disable-next-line @typescript-eslint/no-shadow -- augmentation must reuse Express's name
+  interface Request {
+    requestId?: string;
+    identity?: Identity;
+  }
+}
+
+export function requestIdOf(req: Request): string {
+  return req.requestId ?? 'unknown';
+}
+
+/** The identity set by `authenticate`; throws if the route forgot it. */
+export function identityOf(req: Request): Identity {
+  if (req.identity === undefined) throw new Error('route is missing the authenticate middleware');
+  return req.identity;
+}
+
+/**
+ * An Express 5 app with the settings every shop service shares: case-sensitive and
+ * strict routing (so `/API/ADMIN` or `/api/admin/` cannot slip past mesh path rules),
+ * no `x-powered-by`, request ids, structured access logs, path-trick rejection, a JSON
+ * body parser with a size limit, and `/healthz` + `/readyz`. Add routes, then call
+ * `finishServiceApp` for the 404 and error handlers.
+ */
+export function createServiceApp(options: ServiceAppOptions): Express {
+  const { logger } = options;
+  const lifecycle = options.lifecycle ?? { ready: true, shuttingDown: false };
+  const app = express();
+  app.set('case sensitive routing', true);
+  app.set('strict routing', true);
+  app.set('x-powered-by', false);
+  app.set('etag', false);
+  app.set('query parser', 'simple');
+
+  app.use((req, res, next) => {
+    const incoming = req.get('x-request-id');
+    req.requestId = incoming !== undefined && REQUEST_ID.test(incoming) ? incoming : randomUUID();
+    res.setHeader('x-request-id', req.requestId);
+    if (lifecycle.shuttingDown) res.setHeader('connection', 'close');
+    const started = process.hrtime.bigint();
+    res.on('finish', () => {
+      logger.info('request', {
+        requestId: req.requestId,
+        method: req.method,
+        path: req.path,
+        status: res.statusCode,
+        durationMs: Number(process.hrtime.bigint() - started) / 1e6,
+      });
+    });
+    next();
+  });
+
+  app.use((req, _res, next) => {
+    const rawPath = req.originalUrl.split('?')[0] ?? '';
+    if (PATH_TRICK.test(rawPath)) {
+      next(
+        new HttpError(
+          400,
+          'invalid_path',
+          'path contains empty, dot or encoded separator segments',
+        ),
+      );
+      return;
+    }
+    next();
+  });
+
+  app.get('/healthz', (_req, res) => {
+    res.json({ status: 'ok' });
+  });
+  app.get('/readyz', (_req, res) => {
+    const ready = lifecycle.ready && !lifecycle.shuttingDown;
+    res.status(ready ? 200 : 503).json({ status: ready ? 'ready' : 'not_ready' });
+  });
+
+  app.use(
+    express.json({ limit: options.bodyLimit ?? '16kb', strict: true, type: 'application/json' }),
+  );
+  return app;
+}
+
+/** Rejects a request without a valid bearer token; sets `req.identity`. */
+export function authenticate(resolve: IdentityResolver): RequestHandler {
+  return async (req, _res, next) => {
+    req.identity = await resolve(req.get('authorization'));
+    next();
+  };
+}
+
+/** Requires `Content-Type: application/json` (with an optional UTF-8 charset). */
+export const requireJson: RequestHandler = (req, _res, next) => {
+  if (!req.is('application/json')) {
+    next(new HttpError(415, 'unsupported_media_type', 'Content-Type must be application/json'));
+    return;
+  }
+  next();
+};
+
+const BODY_PARSER_ERRORS: Record<string, { status: number; code: string; message: string }> = {
+  'entity.parse.failed': {
+    status: 400,
+    code: 'invalid_json',
+    message: 'request body is not valid JSON',
+  },
+  'entity.too.large': {
+    status: 413,
+    code: 'payload_too_large',
+    message: 'request body is too large',
+  },
+  'encoding.unsupported': {
+    status: 415,
+    code: 'unsupported_encoding',
+    message: 'content encoding is not supported',
+  },
+  'charset.unsupported': {
+    status: 415,
+    code: 'unsupported_charset',
+    message: 'charset is not supported',
+  },
+  'request.size.invalid': {
+    status: 400,
+    code: 'invalid_body',
+    message: 'request body length mismatch',
+  },
+  'request.aborted': { status: 400, code: 'request_aborted', message: 'request was aborted' },
+};
+
+function sendError(
+  req: Request,
+  res: Response,
+  status: number,
+  code: string,
+  message: string,
+): void {
+  if (res.headersSent) return;
+  res.status(status).json({ error: { code, message, requestId: requestIdOf(req) } });
+}
+
+/** 404 for unknown routes and the JSON error handler (no stacks, ever). */
+export function finishServiceApp(app: Express, logger: Logger): Express {
+  app.use((_req: Request, _res: Response, next: NextFunction) => {
+    next(new HttpError(404, 'not_found', 'no such route'));
+  });
+  const handler: ErrorRequestHandler = (err: unknown, req, res, next) => {
+    if (res.headersSent) {
+      next(err);
+      return;
+    }
+    if (err instanceof HttpError) {
+      if (err.status >= 500)
+        logger.error('request failed', {
+          requestId: req.requestId,
+          ...errorFields(err.cause ?? err),
+        });
+      sendError(req, res, err.status, err.code, err.message);
+      return;
+    }
+    const type = (err as { type?: unknown } | null)?.type;
+    const known = typeof type === 'string' ? BODY_PARSER_ERRORS[type] : undefined;
+    if (known) {
+      sendError(req, res, known.status, known.code, known.message);
+      return;
+    }
+    const status = (err as { status?: unknown } | null)?.status;
+    if (typeof status === 'number' && status >= 400 && status < 500) {
+      sendError(req, res, status, 'bad_request', 'bad request');
+      return;
+    }
+    logger.error('unhandled error', { requestId: req.requestId, ...errorFields(err) });
+    sendError(req, res, 500, 'internal', 'internal error');
+  };
+  app.use(handler);
+  return app;
+}

@@ -1,0 +1,57 @@
+import { loadOrderServiceConfig } from '../../services/order-service/config.js';
+import { loadReconcilerConfig } from '../../services/payment-reconciler/config.js';
+import { ConfigError } from '../../services/shared/errors.js';
+
+const base = {
+  JWT_ISSUER: 'https://auth.shop.example.com/realms/shop',
+  JWT_AUDIENCE: 'shop-api',
+  JWKS_URI: 'https://auth.shop.example.com/realms/shop/protocol/openid-connect/certs',
+  PAYMENT_SERVICE_URL: 'http://payment-service.shop.svc.cluster.local:8080',
+};
+
+describe('service configuration', () => {
+  test('defaults to verify mode, port 8080 and info logs', () => {
+    // GIVEN only the required variables WHEN parsed
+    const config = loadOrderServiceConfig(base);
+    // THEN the secure default applies
+    expect(config.auth.mode).toBe('verify');
+    expect(config.port).toBe(8080);
+    expect(config.logLevel).toBe('info');
+    expect(config.auth.algorithms).not.toContain('HS256');
+    expect(config.paymentServiceUrl.host).toBe('payment-service.shop.svc.cluster.local:8080');
+  });
+
+  test('mesh mode does not need JWKS_URI', () => {
+    const { JWKS_URI: _omit, ...env } = base;
+    expect(loadOrderServiceConfig({ ...env, AUTH_MODE: 'mesh' }).auth.mode).toBe('mesh');
+  });
+
+  test.each([
+    [{ JWKS_URI: undefined }, /JWKS_URI is required/],
+    [{ JWT_ISSUER: '' }, /JWT_ISSUER is required/],
+    [{ JWT_AUDIENCE: undefined }, /JWT_AUDIENCE is required/],
+    [{ AUTH_MODE: 'off' }, /AUTH_MODE \('off'\) must be 'mesh' or 'verify'/],
+    [{ PORT: '70000' }, /PORT \('70000'\) must be an integer 1-65535/],
+    [{ PORT: '80a' }, /PORT \('80a'\)/],
+    [{ LOG_LEVEL: 'loud' }, /LOG_LEVEL \('loud'\)/],
+    [
+      { PAYMENT_SERVICE_URL: 'not a url' },
+      /PAYMENT_SERVICE_URL \('not a url'\) is not a valid URL/,
+    ],
+    [{ PAYMENT_SERVICE_URL: 'ftp://x' }, /must use http or https/],
+    [{ JWT_CLOCK_TOLERANCE_SECONDS: '3600' }, /JWT_CLOCK_TOLERANCE_SECONDS \('3600'\)/],
+  ])('throws when the environment has %j', (override, message) => {
+    expect(() => loadOrderServiceConfig({ ...base, ...override })).toThrow(ConfigError);
+    expect(() => loadOrderServiceConfig({ ...base, ...override })).toThrow(message);
+  });
+
+  test('throws when the reconciler has no CLIENT_SECRET', () => {
+    expect(() =>
+      loadReconcilerConfig({
+        TOKEN_URL: 'http://kc/token',
+        CLIENT_ID: 'payment-reconciler',
+        PAYMENT_SERVICE_URL: base.PAYMENT_SERVICE_URL,
+      }),
+    ).toThrow('environment variable CLIENT_SECRET is required but not set');
+  });
+});

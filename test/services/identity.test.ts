@@ -1,0 +1,162 @@
+import { createHmac } from 'node:crypto';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { exportSPKI, SignJWT, UnsecuredJWT } from 'jose';
+import { createIdentityResolver } from '../../services/shared/identity.js';
+import { authConfig, AUDIENCE, createTestIssuer, ISSUER } from './support.js';
+import type { TestIssuer } from './support.js';
+
+function b64url(input: string | Buffer): string {
+  return Buffer.from(input).toString('base64url');
+}
+
+describe('identity from the bearer token', () => {
+  let issuer: TestIssuer;
+  beforeAll(async () => {
+    issuer = await createTestIssuer();
+  });
+
+  test('verify mode reads subject, roles, scopes and client id from a valid token', async () => {
+    // GIVEN a resolver in verify mode WHEN a valid token arrives
+    const resolve = createIdentityResolver(authConfig('verify'), { keySet: issuer.keySet });
+    const token = await issuer.mint({
+      sub: 'alice',
+      realm_access: { roles: ['USER', 'ADMIN'] },
+      scope: 'openid orders:write',
+    });
+    const identity = await resolve(`Bearer ${token}`);
+    // THEN the identity carries the claims and the raw token for propagation
+    expect(identity).toEqual({
+      subject: 'alice',
+      clientId: 'shop-web',
+      roles: ['USER', 'ADMIN'],
+      scopes: ['openid', 'orders:write'],
+      token,
+    });
+  });
+
+  test('mesh mode decodes without verifying (the sidecar verified)', async () => {
+    const resolve = createIdentityResolver(authConfig('mesh'));
+    const token = await issuer.mint({ sub: 'bob' });
+    await expect(resolve(`Bearer ${token}`)).resolves.toMatchObject({ subject: 'bob' });
+  });
+
+  test('verify mode fetches the JWKS from JWKS_URI on loopback', async () => {
+    // GIVEN a JWKS served by a local HTTP server
+    const server = createServer((_req, res) => {
+      res.setHeader('content-type', 'application/json');
+      res.end(JSON.stringify(issuer.jwks));
+    });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    try {
+      const port = (server.address() as AddressInfo).port;
+      const config = {
+        ...authConfig('verify'),
+        jwksUri: new URL(`http://127.0.0.1:${port}/certs`),
+      };
+      const resolve = createIdentityResolver(config);
+      // WHEN a token is verified THEN the remote key is used
+      await expect(resolve(`Bearer ${await issuer.mint({ sub: 'carol' })}`)).resolves.toMatchObject(
+        { subject: 'carol' },
+      );
+    } finally {
+      server.closeAllConnections();
+      await new Promise((r) => server.close(r));
+    }
+  });
+
+  test('rejects with 503 (not 401) when the JWKS endpoint is unreachable', async () => {
+    // GIVEN a JWKS_URI on a loopback port nothing listens on
+    const server = createServer();
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    const port = (server.address() as AddressInfo).port;
+    await new Promise((r) => server.close(r));
+    const config = { ...authConfig('verify'), jwksUri: new URL(`http://127.0.0.1:${port}/certs`) };
+    // WHEN a valid token is checked THEN the failure says the keys are unavailable
+    await expect(
+      createIdentityResolver(config)(`Bearer ${await issuer.mint()}`),
+    ).rejects.toMatchObject({
+      status: 503,
+      code: 'jwks_unavailable',
+    });
+  });
+
+  const now = Math.floor(Date.now() / 1000);
+  const badTokens: [string, (i: TestIssuer) => Promise<string>][] = [
+    [
+      'alg none',
+      () =>
+        Promise.resolve(
+          new UnsecuredJWT({ sub: 'x' })
+            .setIssuer(ISSUER)
+            .setAudience(AUDIENCE)
+            .setExpirationTime('5m')
+            .encode(),
+        ),
+    ],
+    [
+      'HS256 signed with the public key',
+      async (i) => {
+        const pem = await exportSPKI(i.publicKey);
+        const header = b64url(JSON.stringify({ alg: 'HS256', kid: 'k1', typ: 'JWT' }));
+        const payload = b64url(
+          JSON.stringify({ sub: 'x', iss: ISSUER, aud: AUDIENCE, exp: now + 300 }),
+        );
+        const sig = createHmac('sha256', pem).update(`${header}.${payload}`).digest('base64url');
+        return `${header}.${payload}.${sig}`;
+      },
+    ],
+    ['expired', (i) => i.mint({}, { expiresIn: now - 3600 })],
+    ['not yet valid', (i) => i.mint({}, { notBefore: now + 3600 })],
+    ['wrong issuer', (i) => i.mint({ iss: 'https://evil.example.com/realms/shop' })],
+    ['wrong audience', (i) => i.mint({ aud: 'other-api' })],
+    ['unknown kid', (i) => i.mint({}, { kid: 'k-unknown' })],
+    [
+      'tampered signature',
+      async (i) => {
+        const [h, p, s] = (await i.mint()).split('.');
+        const claims = JSON.parse(Buffer.from(p, 'base64url').toString());
+        return `${h}.${b64url(JSON.stringify({ ...claims, sub: 'admin' }))}.${s}`;
+      },
+    ],
+    [
+      'signed by another key with the same kid',
+      async () => {
+        const other = await createTestIssuer();
+        return other.mint();
+      },
+    ],
+    [
+      'no subject',
+      (i) =>
+        new SignJWT({})
+          .setProtectedHeader({ alg: 'RS256', kid: 'k1' })
+          .setIssuer(ISSUER)
+          .setAudience(AUDIENCE)
+          .setExpirationTime('5m')
+          .sign(i.privateKey),
+    ],
+  ];
+
+  test.each(badTokens)(
+    'rejects a token that is %s with 401 in verify mode',
+    async (_name, make) => {
+      const resolve = createIdentityResolver(authConfig('verify'), { keySet: issuer.keySet });
+      const token = await make(issuer);
+      await expect(resolve(`Bearer ${token}`)).rejects.toMatchObject({
+        status: 401,
+        code: 'unauthorized',
+      });
+    },
+  );
+
+  test.each([undefined, '', 'Basic dXNlcjpwYXNz', 'Bearer', 'Bearer not-a-jwt', 'bearer a.b.c'])(
+    'rejects the Authorization header %p with 401 in both modes',
+    async (header) => {
+      for (const mode of ['mesh', 'verify'] as const) {
+        const resolve = createIdentityResolver(authConfig(mode), { keySet: issuer.keySet });
+        await expect(resolve(header)).rejects.toMatchObject({ status: 401 });
+      }
+    },
+  );
+});
