@@ -1,0 +1,332 @@
+import { type AuthIdentity, type Check, type RequestContext } from './context.js';
+import { anyOf, cidrMatcher, pathMatcher, type StringPredicate } from './match.js';
+import { isRecord, type K8sObject, policyName } from './model.js';
+
+export type Action = 'ALLOW' | 'DENY' | 'CUSTOM' | 'AUDIT';
+
+export interface CompiledPolicy {
+  readonly name: string;
+  readonly object: K8sObject;
+  readonly action: Action;
+  readonly provider: string | undefined;
+  readonly dryRun: boolean;
+  /** Rule checks for HTTP requests; a policy matches when any matches. */
+  readonly http: readonly Check[];
+  /** Rule checks for TCP connections (HTTP-only fields dropped per action). */
+  readonly tcp: readonly Check[];
+}
+
+type Getter = (ctx: RequestContext) => string | readonly string[] | undefined;
+
+interface FieldCheck {
+  readonly check: Check;
+  readonly httpOnly: boolean;
+}
+
+const ALWAYS: Check = () => true;
+
+function strings(value: unknown): string[] | undefined {
+  if (value === undefined || value === null) return undefined;
+  if (!Array.isArray(value)) return undefined;
+  return value.map((v) => String(v));
+}
+
+/** (values empty or any matches) AND no notValue matches; negative true when absent. */
+function field(
+  get: Getter,
+  values: readonly string[] | undefined,
+  notValues: readonly string[] | undefined,
+  make: (patterns: readonly string[]) => StringPredicate,
+): Check {
+  const pos = values && values.length > 0 ? make(values) : undefined;
+  const neg = notValues && notValues.length > 0 ? make(notValues) : undefined;
+  return (ctx) => {
+    const v = get(ctx);
+    if (v === undefined) return pos === undefined;
+    if (typeof v === 'string') {
+      if (pos && !pos(v)) return false;
+      return !(neg && neg(v));
+    }
+    const arr = v;
+    if (pos && !arr.some(pos)) return false;
+    return !(neg && arr.some(neg));
+  };
+}
+
+const exactly = (patterns: readonly string[]) => anyOf(patterns);
+const hostsOf = (patterns: readonly string[]) => anyOf(patterns, true);
+const pathsOf = (patterns: readonly string[]): StringPredicate => {
+  const ms = patterns.map(pathMatcher);
+  return (v) => ms.some((m) => m(v));
+};
+
+/** `iss/sub` split at the last `/`; `*` needs both non-empty. */
+function requestPrincipalsOf(patterns: readonly string[]): StringPredicate {
+  const ms = patterns.map((p): StringPredicate => {
+    if (p === '*') return (v) => splitIssSub(v) !== undefined;
+    if (p.endsWith('/*') && !p.slice(0, -2).includes('*')) {
+      const iss = p.slice(0, -2);
+      return (v) => splitIssSub(v)?.[0] === iss;
+    }
+    if (p.startsWith('*/') && !p.slice(2).includes('*')) {
+      const sub = p.slice(2);
+      return (v) => splitIssSub(v)?.[1] === sub;
+    }
+    return anyOf([p]);
+  });
+  return (v) => ms.some((m) => m(v));
+}
+
+function splitIssSub(v: string): [string, string] | undefined {
+  const i = v.lastIndexOf('/');
+  if (i <= 0 || i === v.length - 1) return undefined;
+  return [v.slice(0, i), v.slice(i + 1)];
+}
+
+const authPrincipal = (a: AuthIdentity | undefined) =>
+  a === undefined ? undefined : `${a.issuer}/${a.subject}`;
+
+const getters = {
+  principal: (c: RequestContext) => c.principal,
+  namespace: (c: RequestContext) => c.peerNamespace,
+  serviceAccount: (c: RequestContext) => c.peerServiceAccount,
+  sourceIp: (c: RequestContext) => c.sourceIp,
+  remoteIp: (c: RequestContext) => c.remoteIp,
+  requestPrincipal: (c: RequestContext) => authPrincipal(c.auth),
+  host: (c: RequestContext) => c.host,
+  port: (c: RequestContext) => (c.port === undefined ? undefined : String(c.port)),
+  method: (c: RequestContext) => c.method,
+  path: (c: RequestContext) => c.path,
+} satisfies Record<string, Getter>;
+
+function sourceChecks(src: Record<string, unknown>, ns: string): FieldCheck[] {
+  const out: FieldCheck[] = [];
+  const add = (
+    key: string,
+    get: Getter,
+    make: (p: readonly string[]) => StringPredicate,
+    httpOnly = false,
+  ) => {
+    const notKey = `not${key.charAt(0).toUpperCase()}${key.slice(1)}`;
+    const values = strings(src[key]);
+    const notValues = strings(src[notKey]);
+    if (values === undefined && notValues === undefined) return;
+    out.push({ check: field(get, values, notValues, make), httpOnly });
+  };
+  add('principals', getters.principal, exactly);
+  add('namespaces', getters.namespace, exactly);
+  const qualify = (p: readonly string[]) =>
+    anyOf(p.map((s) => (s.includes('/') ? s : `${ns}/${s}`)));
+  add('serviceAccounts', getters.serviceAccount, qualify);
+  add('ipBlocks', getters.sourceIp, cidrMatcher);
+  add('remoteIpBlocks', getters.remoteIp, cidrMatcher);
+  add('requestPrincipals', getters.requestPrincipal, requestPrincipalsOf, true);
+  return out;
+}
+
+function operationChecks(op: Record<string, unknown>): FieldCheck[] {
+  const out: FieldCheck[] = [];
+  const add = (
+    key: string,
+    get: Getter,
+    make: (p: readonly string[]) => StringPredicate,
+    httpOnly: boolean,
+  ) => {
+    const notKey = `not${key.charAt(0).toUpperCase()}${key.slice(1)}`;
+    const values = strings(op[key]);
+    const notValues = strings(op[notKey]);
+    if (values === undefined && notValues === undefined) return;
+    out.push({ check: field(get, values, notValues, make), httpOnly });
+  };
+  add('hosts', getters.host, hostsOf, true);
+  add('ports', getters.port, exactly, false);
+  add('methods', getters.method, exactly, true);
+  add('paths', getters.path, pathsOf, true);
+  return out;
+}
+
+/** Splits `request.auth.claims[a][b]` into `['a','b']`; undefined when malformed. */
+export function claimPath(key: string): string[] | undefined {
+  const m = /^request\.auth\.claims((\[[^[\]]+\])+)$/.exec(key);
+  if (!m) return undefined;
+  return [...(m.at(1) ?? '').matchAll(/\[([^[\]]+)\]/g)].map((x) => x.at(1) ?? '');
+}
+
+export const WHEN_KEYS: readonly string[] = [
+  'source.ip',
+  'remote.ip',
+  'source.namespace',
+  'source.principal',
+  'source.serviceAccount',
+  'source.trustDomain',
+  'request.auth.principal',
+  'request.auth.audiences',
+  'request.auth.presenter',
+  'destination.ip',
+  'destination.port',
+  'connection.sni',
+];
+
+/** Returns an error text when `key` is not a valid `when` key. */
+export function whenKeyError(key: string): string | null {
+  if (WHEN_KEYS.includes(key)) return null;
+  if (/^request\.headers\[[^[\]]+\]$/.test(key)) return null;
+  if (claimPath(key)) return null;
+  if (key.startsWith('experimental.envoy.filters.')) return null;
+  return `unknown when key '${key}'`;
+}
+
+function claimGetter(path: readonly string[]): Getter {
+  const last = path[path.length - 1] ?? '';
+  return (c) => {
+    const a = c.auth;
+    if (!a) return undefined;
+    let v: unknown = a.claims;
+    for (const k of path) {
+      if (!isRecord(v)) return undefined;
+      v = v[k];
+    }
+    if (v === undefined) return undefined;
+    if (typeof v === 'string') {
+      const split = last === 'scope' || last === 'permission' || a.spaceDelimitedClaims.has(last);
+      return split ? v.split(' ').filter((s) => s.length > 0) : v;
+    }
+    if (Array.isArray(v)) return v.filter((x): x is string => typeof x === 'string');
+    return [];
+  };
+}
+
+function whenGetter(key: string): { get: Getter; httpOnly: boolean; cidr: boolean } {
+  const header = /^request\.headers\[([^[\]]+)\]$/.exec(key);
+  if (header) {
+    const name = (header.at(1) ?? '').toLowerCase();
+    return { get: (c) => c.headers?.get(name), httpOnly: true, cidr: false };
+  }
+  const claims = claimPath(key);
+  if (claims) return { get: claimGetter(claims), httpOnly: true, cidr: false };
+  switch (key) {
+    case 'source.ip':
+      return { get: getters.sourceIp, httpOnly: false, cidr: true };
+    case 'remote.ip':
+      return { get: getters.remoteIp, httpOnly: false, cidr: true };
+    case 'destination.ip':
+      return { get: (c) => c.destinationIp, httpOnly: false, cidr: true };
+    case 'source.namespace':
+      return { get: getters.namespace, httpOnly: false, cidr: false };
+    case 'source.principal':
+      return { get: getters.principal, httpOnly: false, cidr: false };
+    case 'source.serviceAccount':
+      return { get: getters.serviceAccount, httpOnly: false, cidr: false };
+    case 'source.trustDomain':
+      return { get: (c) => c.trustDomain, httpOnly: false, cidr: false };
+    case 'request.auth.principal':
+      return { get: getters.requestPrincipal, httpOnly: true, cidr: false };
+    case 'request.auth.audiences':
+      return { get: (c) => c.auth?.audiences, httpOnly: true, cidr: false };
+    case 'request.auth.presenter':
+      return { get: (c) => c.auth?.presenter, httpOnly: true, cidr: false };
+    case 'destination.port':
+      return { get: getters.port, httpOnly: false, cidr: false };
+    case 'connection.sni':
+      return { get: (c) => c.sni, httpOnly: false, cidr: false };
+    default:
+      // experimental.envoy.filters.* (and anything unknown): not observable offline.
+      return { get: () => undefined, httpOnly: false, cidr: false };
+  }
+}
+
+function whenChecks(when: unknown): FieldCheck[] {
+  if (!Array.isArray(when)) return [];
+  return when.filter(isRecord).map((cond) => {
+    const key = typeof cond.key === 'string' ? cond.key : '';
+    const { get, httpOnly, cidr } = whenGetter(key);
+    const make = cidr
+      ? cidrMatcher
+      : key === 'request.auth.principal'
+        ? requestPrincipalsOf
+        : exactly;
+    return { check: field(get, strings(cond.values), strings(cond.notValues), make), httpOnly };
+  });
+}
+
+function all(checks: readonly Check[]): Check {
+  if (checks.length === 0) return ALWAYS;
+  if (checks.length === 1) return checks[0] ?? ALWAYS;
+  return (ctx) => {
+    for (const c of checks) if (!c(ctx)) return false;
+    return true;
+  };
+}
+
+function any(checks: readonly Check[]): Check {
+  if (checks.length === 1) return checks[0] ?? ALWAYS;
+  return (ctx) => {
+    for (const c of checks) if (c(ctx)) return true;
+    return false;
+  };
+}
+
+interface RuleParts {
+  readonly from: FieldCheck[][] | undefined;
+  readonly to: FieldCheck[][] | undefined;
+  readonly when: FieldCheck[];
+}
+
+function ruleParts(rule: Record<string, unknown>, ns: string): RuleParts {
+  const from = Array.isArray(rule.from)
+    ? rule.from.filter(isRecord).map((f) => sourceChecks(isRecord(f.source) ? f.source : {}, ns))
+    : undefined;
+  const to = Array.isArray(rule.to)
+    ? rule.to.filter(isRecord).map((t) => operationChecks(isRecord(t.operation) ? t.operation : {}))
+    : undefined;
+  return { from, to, when: whenChecks(rule.when) };
+}
+
+/** Builds the rule check; `dropHttp` removes HTTP-only fields (TCP DENY widening). */
+function buildRule(parts: RuleParts, dropHttp: boolean): Check {
+  const keep = (fs: FieldCheck[]) =>
+    all(fs.filter((f) => !dropHttp || !f.httpOnly).map((f) => f.check));
+  const checks: Check[] = [];
+  if (parts.from) checks.push(any(parts.from.map(keep)));
+  if (parts.to) checks.push(any(parts.to.map(keep)));
+  checks.push(keep(parts.when));
+  return all(checks.filter((c) => c !== ALWAYS));
+}
+
+function usesHttpOnly(parts: RuleParts): boolean {
+  const has = (fs: FieldCheck[]) => fs.some((f) => f.httpOnly);
+  return (parts.from ?? []).some(has) || (parts.to ?? []).some(has) || has(parts.when);
+}
+
+export function compilePolicy(obj: K8sObject): CompiledPolicy {
+  const spec = obj.spec ?? {};
+  const action = (typeof spec.action === 'string' ? spec.action : 'ALLOW') as Action;
+  const ns = obj.metadata.namespace ?? 'default';
+  const rules = Array.isArray(spec.rules) ? spec.rules.filter(isRecord) : [];
+  const parts = rules.map((r) => ruleParts(r, ns));
+  const http = parts.map((p) => buildRule(p, false));
+  const tcp =
+    action === 'ALLOW'
+      ? parts.filter((p) => !usesHttpOnly(p)).map((p) => buildRule(p, false))
+      : parts.map((p) => buildRule(p, true));
+  const provider =
+    isRecord(spec.provider) && typeof spec.provider.name === 'string'
+      ? spec.provider.name
+      : undefined;
+  return {
+    name: policyName(obj),
+    object: obj,
+    action,
+    provider,
+    dryRun: obj.metadata.annotations?.['istio.io/dry-run'] === 'true',
+    http,
+    tcp,
+  };
+}
+
+/** True when any rule of the policy matches the request. */
+export function policyMatches(policy: CompiledPolicy, ctx: RequestContext): boolean {
+  const rules = ctx.http ? policy.http : policy.tcp;
+  for (const r of rules) if (r(ctx)) return true;
+  return false;
+}

@@ -1,0 +1,217 @@
+import { createInterface } from 'node:readline';
+import { compile, decide } from './engine.js';
+import { formatFindings, lint } from './lint.js';
+import { loadManifests } from './manifests.js';
+import { formatMatrix, formatMermaid, matrix, mismatches } from './matrix.js';
+import {
+  type Decision,
+  isRecord,
+  type MeshRequest,
+  PATH_NORMALIZATIONS,
+  type PathNormalization,
+} from './model.js';
+
+export const HELP = `meshward — offline Istio security engine
+
+  meshward decide --manifests <file|dir>... [--root-namespace istio-system]
+                  [--path-normalization BASE|NONE|MERGE_SLASHES|DECODE_AND_MERGE_SLASHES]
+      stdin: one JSON request per line; stdout: one JSON decision per line, same order,
+      fields id, outcome, status, reason, policies.
+      A malformed line is reported on stderr ("line N: ...") and still answered on stdout
+      as {"id":null,"outcome":"error","status":400,"reason":"line N: ...","policies":[]};
+      the following lines are answered normally. Blank lines are skipped.
+      A matching CUSTOM policy cannot be decided offline: outcome deny, status 403,
+      reason "undecidable: CUSTOM provider '<name>' ...". Dry-run policies are evaluated
+      and named in the reason, never enforced.
+  meshward lint   --manifests <file|dir>... [--root-namespace ns] [--json]
+      findings (MW001..MW016 classic misconfigurations, MW1xx invalid objects);
+      exit 1 on any error-level finding.
+  meshward matrix --manifests <file|dir>... [--root-namespace ns] [--client-ip ip]
+                  [--json | --mermaid]
+      every caller x annotated route x token kind; exit 1 when a cell differs from the
+      meshward.io/routes intent.
+  meshward doctor [--kubeconfig FILE] [--context NAME] [--dist DIR] [--json] [--skip-jwks]
+      checks a live cluster (sidecars, STRICT mTLS, default deny, drift against dist/,
+      JWKS reachability, unselected workloads); exit 1 on findings, 2 on connection errors.
+`;
+
+interface Args {
+  readonly command: string;
+  readonly manifests: string[];
+  readonly rootNamespace: string;
+  readonly pathNormalization: PathNormalization;
+  readonly json: boolean;
+  readonly mermaid: boolean;
+  readonly clientIp: string | undefined;
+}
+
+export function parseArgs(argv: readonly string[]): Args {
+  const [command = '', ...rest] = argv;
+  const manifests: string[] = [];
+  let rootNamespace = 'istio-system';
+  let pathNormalization: PathNormalization = 'BASE';
+  let json = false;
+  let mermaid = false;
+  let clientIp: string | undefined;
+  const value = (i: number, flag: string): string => {
+    const v = rest.at(i);
+    if (v === undefined || v.startsWith('--')) throw new Error(`${flag} needs a value`);
+    return v;
+  };
+  for (let i = 0; i < rest.length; i++) {
+    const arg = rest[i] ?? '';
+    const [flag, inline] = arg.includes('=')
+      ? [arg.slice(0, arg.indexOf('=')), arg.slice(arg.indexOf('=') + 1)]
+      : [arg, undefined];
+    switch (flag) {
+      case '--manifests':
+        if (inline !== undefined) manifests.push(inline);
+        else {
+          manifests.push(value(++i, flag));
+          while (rest.at(i + 1) !== undefined && !(rest.at(i + 1) ?? '').startsWith('--'))
+            manifests.push(rest[++i] ?? '');
+        }
+        break;
+      case '--root-namespace':
+        rootNamespace = inline ?? value(++i, flag);
+        break;
+      case '--path-normalization': {
+        const v = inline ?? value(++i, flag);
+        if (!PATH_NORMALIZATIONS.includes(v as PathNormalization)) {
+          throw new Error(
+            `--path-normalization '${v}' must be one of ${PATH_NORMALIZATIONS.join(', ')}`,
+          );
+        }
+        pathNormalization = v as PathNormalization;
+        break;
+      }
+      case '--client-ip':
+        clientIp = inline ?? value(++i, flag);
+        break;
+      case '--json':
+        json = true;
+        break;
+      case '--mermaid':
+        mermaid = true;
+        break;
+      default:
+        throw new Error(`unknown argument '${arg}'`);
+    }
+  }
+  if (manifests.length === 0) throw new Error('--manifests <file|dir>... is required');
+  return { command, manifests, rootNamespace, pathNormalization, json, mermaid, clientIp };
+}
+
+function validateRequest(value: unknown): MeshRequest {
+  if (!isRecord(value)) throw new Error('request must be a JSON object');
+  const d = value.destination;
+  if (!isRecord(d)) throw new Error("request has no 'destination' object");
+  if (typeof d.namespace !== 'string' || d.namespace === '') {
+    throw new Error(
+      `destination.namespace must be a non-empty string, got ${JSON.stringify(d.namespace)}`,
+    );
+  }
+  if (d.labels !== undefined && !isRecord(d.labels))
+    throw new Error('destination.labels must be an object');
+  if (
+    d.port !== undefined &&
+    (typeof d.port !== 'number' || !Number.isInteger(d.port) || d.port < 1 || d.port > 65535)
+  ) {
+    throw new Error(`destination.port (${JSON.stringify(d.port)}) must be an integer 1-65535`);
+  }
+  if (
+    value.tokens !== undefined &&
+    (!Array.isArray(value.tokens) || !value.tokens.every((t) => isRecord(t) && isRecord(t.claims)))
+  ) {
+    throw new Error('tokens must be an array of objects with claims');
+  }
+  if (value.protocol !== undefined && value.protocol !== 'http' && value.protocol !== 'tcp') {
+    throw new Error(`protocol ${JSON.stringify(value.protocol)} must be http or tcp`);
+  }
+  return value as unknown as MeshRequest;
+}
+
+function line(d: Decision): string {
+  return JSON.stringify({
+    id: d.id,
+    outcome: d.outcome,
+    status: d.status,
+    reason: d.reason,
+    policies: d.policies,
+  });
+}
+
+async function runDecide(args: Args): Promise<number> {
+  const compiled = compile(loadManifests(args.manifests), {
+    rootNamespace: args.rootNamespace,
+    pathNormalization: args.pathNormalization,
+  });
+  const rl = createInterface({ input: process.stdin, crlfDelay: Infinity });
+  let n = 0;
+  let out = '';
+  for await (const text of rl) {
+    n++;
+    if (text.trim() === '') continue;
+    let decision: Decision;
+    try {
+      decision = decide(compiled, validateRequest(JSON.parse(text)));
+    } catch (e) {
+      const reason = `line ${n}: ${(e as Error).message}`;
+      process.stderr.write(`meshward decide: ${reason}\n`);
+      decision = { id: null, outcome: 'error', status: 400, reason, policies: [] };
+    }
+    out += `${line(decision)}\n`;
+    if (out.length > 65536) {
+      process.stdout.write(out);
+      out = '';
+    }
+  }
+  process.stdout.write(out);
+  return 0;
+}
+
+export async function main(argv: readonly string[]): Promise<number> {
+  if (argv.length === 0 || argv[0] === '--help' || argv[0] === '-h' || argv[0] === 'help') {
+    process.stdout.write(HELP);
+    return argv.length === 0 ? 2 : 0;
+  }
+  if (argv[0] === 'doctor') {
+    // Loaded on demand: only doctor needs a cluster client.
+    const { doctorMain } = await import('../doctor/cli.js');
+    return doctorMain(argv.slice(1));
+  }
+  let args: Args;
+  try {
+    args = parseArgs(argv);
+    switch (args.command) {
+      case 'decide':
+        return await runDecide(args);
+      case 'lint': {
+        const findings = lint(loadManifests(args.manifests), { rootNamespace: args.rootNamespace });
+        process.stdout.write(
+          args.json ? `${JSON.stringify(findings, null, 2)}\n` : formatFindings(findings),
+        );
+        return findings.some((f) => f.severity === 'error') ? 1 : 0;
+      }
+      case 'matrix': {
+        const m = matrix(loadManifests(args.manifests), {
+          rootNamespace: args.rootNamespace,
+          ...(args.clientIp === undefined ? {} : { clientIp: args.clientIp }),
+        });
+        const mm = mismatches(m);
+        if (args.json)
+          process.stdout.write(`${JSON.stringify({ ...m, mismatches: mm }, null, 2)}\n`);
+        else if (args.mermaid) process.stdout.write(formatMermaid(m));
+        else process.stdout.write(formatMatrix(m));
+        return mm.length > 0 ? 1 : 0;
+      }
+      default:
+        throw new Error(`unknown command '${args.command}' (decide, lint, matrix, doctor)`);
+    }
+  } catch (e) {
+    process.stderr.write(`meshward: ${(e as Error).message}\n`);
+    return 2;
+  }
+}
+
+process.exitCode = await main(process.argv.slice(2));

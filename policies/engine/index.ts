@@ -1,0 +1,21 @@
+export * from './model.js';
+export { loadManifests, parseManifests, MODELED_KINDS } from './manifests.js';
+export { compile, decide, type CompiledManifests, type MtlsMode } from './engine.js';
+export { normalizePath } from './normalize.js';
+export { lint, formatFindings, LINT_RULES, type Finding, type Severity } from './lint.js';
+export {
+  matrix,
+  mismatches,
+  formatMatrix,
+  formatMermaid,
+  parseRoutes,
+  samplePath,
+  TOKEN_KINDS,
+  type Matrix,
+  type MatrixCell,
+  type MatrixCaller,
+  type MatrixOptions,
+  type Mismatch,
+  type RouteIntent,
+  type TokenKind,
+} from './matrix.js';

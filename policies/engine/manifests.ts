@@ -1,0 +1,80 @@
+import { readdirSync, readFileSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+import { parseAllDocuments } from 'yaml';
+import { isRecord, type K8sObject, type Manifests } from './model.js';
+
+/** Kinds the engine models; every other kind is ignored. */
+export const MODELED_KINDS: ReadonlySet<string> = new Set([
+  'AuthorizationPolicy',
+  'RequestAuthentication',
+  'PeerAuthentication',
+  'Deployment',
+  'StatefulSet',
+  'DaemonSet',
+  'CronJob',
+  'Job',
+  'Pod',
+  'Service',
+  'ServiceAccount',
+  'Namespace',
+  'VirtualService',
+]);
+
+function yamlFiles(path: string): string[] {
+  let stat;
+  try {
+    stat = statSync(path);
+  } catch {
+    throw new Error(`manifest path '${path}' does not exist`);
+  }
+  if (!stat.isDirectory()) return [path];
+  return readdirSync(path)
+    .filter((f) => f.endsWith('.yaml') || f.endsWith('.yml'))
+    .sort()
+    .map((f) => join(path, f));
+}
+
+/** Parses multi-document YAML text; `label` names the text in errors. */
+export function parseManifests(text: string, label: string): K8sObject[] {
+  const objects: K8sObject[] = [];
+  parseAllDocuments(text).forEach((doc, index) => {
+    if (doc.errors.length > 0) {
+      throw new Error(
+        `${label}: document ${index}: malformed YAML: ${doc.errors[0]?.message ?? ''}`,
+      );
+    }
+    const value: unknown = doc.toJS();
+    if (value === null || value === undefined) return;
+    const items =
+      isRecord(value) && value.kind === 'List' && Array.isArray(value.items)
+        ? value.items
+        : [value];
+    for (const item of items as unknown[]) {
+      if (!isRecord(item) || typeof item.kind !== 'string' || !MODELED_KINDS.has(item.kind))
+        continue;
+      const meta = item.metadata;
+      if (!isRecord(meta) || typeof meta.name !== 'string') {
+        throw new Error(`${label}: document ${index}: ${item.kind} without metadata.name`);
+      }
+      if (item.spec !== undefined && item.spec !== null && !isRecord(item.spec)) {
+        throw new Error(
+          `${label}: document ${index}: ${item.kind} '${meta.name}' has a non-object spec`,
+        );
+      }
+      objects.push({ ...(item as unknown as K8sObject), source: `${label}#${index}` });
+    }
+  });
+  return objects;
+}
+
+/** Loads YAML files or folders of YAML files (not recursive), in a stable order. */
+export function loadManifests(paths: readonly string[]): Manifests {
+  if (paths.length === 0) throw new Error('no manifest paths given');
+  const objects: K8sObject[] = [];
+  for (const path of paths) {
+    for (const file of yamlFiles(path)) {
+      objects.push(...parseManifests(readFileSync(file, 'utf8'), file));
+    }
+  }
+  return { objects };
+}

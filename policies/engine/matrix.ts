@@ -1,0 +1,503 @@
+import { compile, decide } from './engine.js';
+import { pathMatcher } from './match.js';
+import {
+  type Decision,
+  type EngineOptions,
+  isRecord,
+  type K8sObject,
+  type Manifests,
+  type MeshRequest,
+  type RequestToken,
+} from './model.js';
+import {
+  INGRESS_GATEWAY_PRINCIPAL,
+  ingressGateway,
+  principalOf,
+  type Workload,
+  workloadsOf,
+} from './workloads.js';
+
+/** One entry of the `meshward.io/routes` annotation. */
+export interface RouteIntent {
+  readonly methods: readonly string[] | null;
+  readonly paths: readonly string[];
+  readonly public: boolean;
+  readonly roles: readonly string[];
+  readonly scopes: readonly string[];
+  readonly clients: readonly string[];
+  readonly principals: readonly string[];
+}
+
+export interface MatrixCaller {
+  readonly name: string;
+  readonly kind: 'gateway' | 'service' | 'plaintext';
+  readonly principal: string | undefined;
+  /** azp of this caller's client-credentials token. */
+  readonly client: string;
+}
+
+export const TOKEN_KINDS = [
+  'none',
+  'user',
+  'admin',
+  'user+admin:read',
+  'client',
+  'invalid',
+] as const;
+export type TokenKind = (typeof TOKEN_KINDS)[number];
+
+export interface MatrixCell {
+  readonly service: string;
+  readonly route: string;
+  readonly method: string;
+  readonly path: string;
+  readonly caller: string;
+  readonly token: TokenKind;
+  readonly outcome: Decision['outcome'];
+  readonly status: number;
+  readonly reason: string;
+  readonly policies: readonly string[];
+  /** `any`: an invalid token on a public route (401 or ignored are both fine). */
+  readonly intended: 'allow' | 'deny' | 'any';
+}
+
+export interface MatrixOptions extends EngineOptions {
+  /** The internet client's address as the gateway sees it. @default '203.0.113.7' */
+  readonly clientIp?: string;
+}
+
+export interface Matrix {
+  readonly services: readonly string[];
+  readonly callers: readonly MatrixCaller[];
+  readonly tokens: readonly TokenKind[];
+  readonly cells: readonly MatrixCell[];
+  /** The address the `internet (gateway)` caller comes from (`--client-ip`). */
+  readonly clientIp: string;
+}
+
+export const ROUTES_ANNOTATION = 'meshward.io/routes';
+const OUTSIDE_CLIENT = 'meshward-matrix-unknown-client';
+const USER_CLIENT = 'meshward-matrix-web';
+const PUBLIC_IP = '203.0.113.7';
+
+function strList(v: unknown, what: string): string[] {
+  if (!Array.isArray(v) || v.some((x) => typeof x !== 'string')) {
+    throw new Error(`${what} must be an array of strings, got ${JSON.stringify(v)}`);
+  }
+  return v as string[];
+}
+
+/** Parses a `meshward.io/routes` annotation; `owner` names the object in errors. */
+export function parseRoutes(text: string, owner: string): RouteIntent[] {
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch (e) {
+    throw new Error(`${owner}: ${ROUTES_ANNOTATION} is not JSON: ${(e as Error).message}`);
+  }
+  if (!Array.isArray(value)) throw new Error(`${owner}: ${ROUTES_ANNOTATION} must be a JSON array`);
+  return value.map((r, i) => {
+    const at = `${owner}: ${ROUTES_ANNOTATION}[${i}]`;
+    if (!isRecord(r)) throw new Error(`${at} must be an object`);
+    return {
+      methods:
+        r.methods === null || r.methods === undefined ? null : strList(r.methods, `${at}.methods`),
+      paths: strList(r.paths, `${at}.paths`),
+      public: r.public === true,
+      roles: strList(r.roles ?? [], `${at}.roles`),
+      scopes: strList(r.scopes ?? [], `${at}.scopes`),
+      clients: strList(r.clients ?? [], `${at}.clients`),
+      principals: strList(r.principals ?? [], `${at}.principals`),
+    };
+  });
+}
+
+/** A concrete request path for a path pattern. */
+export function samplePath(pattern: string): string {
+  let p = pattern.replace(/\{\*\*\}/g, 'x').replace(/\{\*\}/g, 'o-1');
+  if (p.endsWith('*')) p = `${p.slice(0, -1)}${p.endsWith('/*') ? 'x' : 'x'}`;
+  if (p.startsWith('*')) p = `/x${p.slice(1)}`;
+  return p;
+}
+
+interface RoutedService {
+  readonly workload: Workload;
+  /** The :authority callers use: the VirtualService host routing to it, else the cluster name. */
+  readonly host: string;
+  readonly routes: readonly RouteIntent[];
+  readonly port: number | undefined;
+}
+
+function routedServices(m: Manifests): RoutedService[] {
+  const services = m.objects.filter((o) => o.kind === 'Service');
+  const out: RoutedService[] = [];
+  for (const w of workloadsOf(m)) {
+    let text = w.object?.metadata.annotations?.[ROUTES_ANNOTATION];
+    if (text === undefined) {
+      const svc = services.find((s) => {
+        const sel = s.spec?.selector;
+        return (
+          (s.metadata.namespace ?? 'default') === w.namespace &&
+          isRecord(sel) &&
+          Object.keys(sel).length > 0 &&
+          Object.entries(sel).every(([k, v]) => w.labels[k] === v)
+        );
+      });
+      text = svc?.metadata.annotations?.[ROUTES_ANNOTATION];
+    }
+    if (text === undefined) continue;
+    out.push({
+      workload: w,
+      host: hostOf(m, w, services),
+      routes: parseRoutes(text, `${w.kind} ${w.namespace}/${w.name}`),
+      port: w.ports[0],
+    });
+  }
+  return out.sort((a, b) =>
+    `${a.workload.namespace}/${a.workload.name}`.localeCompare(
+      `${b.workload.namespace}/${b.workload.name}`,
+    ),
+  );
+}
+
+function hostOf(m: Manifests, w: Workload, services: readonly K8sObject[]): string {
+  const svcs = services.filter((s) => {
+    const sel = s.spec?.selector;
+    return (
+      (s.metadata.namespace ?? 'default') === w.namespace &&
+      isRecord(sel) &&
+      Object.keys(sel).length > 0 &&
+      Object.entries(sel).every(([k, v]) => w.labels[k] === v)
+    );
+  });
+  const names = new Set(
+    svcs.flatMap((s) => [
+      `${s.metadata.name}.${w.namespace}.svc.cluster.local`,
+      `${s.metadata.name}.${w.namespace}.svc`,
+      `${s.metadata.name}.${w.namespace}`,
+    ]),
+  );
+  for (const vs of m.objects.filter((o) => o.kind === 'VirtualService')) {
+    const http = Array.isArray(vs.spec?.http) ? vs.spec.http.filter(isRecord) : [];
+    const routesTo = http.some((h) =>
+      (Array.isArray(h.route) ? h.route.filter(isRecord) : []).some(
+        (r) => isRecord(r.destination) && names.has(String(r.destination.host)),
+      ),
+    );
+    const hosts = Array.isArray(vs.spec?.hosts) ? vs.spec.hosts.map(String) : [];
+    const host = hosts.at(0);
+    if (routesTo && host !== undefined) return host;
+  }
+  const first = svcs.at(0);
+  return first
+    ? `${first.metadata.name}.${w.namespace}.svc.cluster.local`
+    : `${w.name}.${w.namespace}.svc.cluster.local`;
+}
+
+function callersOf(m: Manifests): MatrixCaller[] {
+  const seen = new Set<string>([INGRESS_GATEWAY_PRINCIPAL]);
+  const services: MatrixCaller[] = [];
+  for (const w of workloadsOf(m)) {
+    const principal = principalOf(w);
+    if (seen.has(principal) || w.labels.istio === 'ingressgateway') continue;
+    seen.add(principal);
+    services.push({
+      name: `${w.namespace}/${w.serviceAccount}`,
+      kind: 'service',
+      principal,
+      client: w.name,
+    });
+  }
+  services.sort((a, b) => a.name.localeCompare(b.name));
+  return [
+    {
+      name: 'internet (gateway)',
+      kind: 'gateway',
+      principal: INGRESS_GATEWAY_PRINCIPAL,
+      client: OUTSIDE_CLIENT,
+    },
+    ...services,
+    { name: 'plaintext', kind: 'plaintext', principal: undefined, client: OUTSIDE_CLIENT },
+  ];
+}
+
+function token(
+  kind: TokenKind,
+  caller: MatrixCaller,
+  iss: string,
+  aud: string,
+): RequestToken | undefined {
+  const base = { iss, aud, typ: 'Bearer' };
+  switch (kind) {
+    case 'none':
+      return undefined;
+    case 'user':
+      return {
+        claims: {
+          ...base,
+          sub: 'user-1',
+          azp: USER_CLIENT,
+          realm_access: { roles: ['USER'] },
+          scope: 'openid profile',
+        },
+      };
+    case 'admin':
+      return {
+        claims: {
+          ...base,
+          sub: 'admin-1',
+          azp: USER_CLIENT,
+          realm_access: { roles: ['ADMIN'] },
+          scope: 'openid profile',
+        },
+      };
+    case 'user+admin:read':
+      return {
+        claims: {
+          ...base,
+          sub: 'user-2',
+          azp: USER_CLIENT,
+          realm_access: { roles: ['USER'] },
+          scope: 'openid admin:read',
+        },
+      };
+    case 'client':
+      return {
+        claims: {
+          ...base,
+          sub: `service-account-${caller.client}`,
+          azp: caller.client,
+          realm_access: { roles: [] },
+          scope: 'profile',
+        },
+      };
+    case 'invalid':
+      return {
+        claims: { ...base, sub: 'user-1', azp: USER_CLIENT, realm_access: { roles: ['USER'] } },
+        valid: false,
+      };
+  }
+}
+
+function intended(
+  route: RouteIntent,
+  caller: MatrixCaller,
+  kind: TokenKind,
+  tok: RequestToken | undefined,
+): 'allow' | 'deny' | 'any' {
+  const callerOk =
+    route.principals.length === 0 ||
+    (caller.principal !== undefined && route.principals.includes(caller.principal));
+  if (!callerOk) return 'deny';
+  if (kind === 'invalid') return route.public ? 'any' : 'deny';
+  if (route.public) return 'allow';
+  if (!tok) return 'deny';
+  const c = tok.claims;
+  const roles =
+    isRecord(c.realm_access) && Array.isArray(c.realm_access.roles) ? c.realm_access.roles : [];
+  const scopes = typeof c.scope === 'string' ? c.scope.split(' ') : [];
+  const rolesOk = route.roles.length === 0 || route.roles.some((r) => roles.includes(r));
+  const scopesOk = route.scopes.length === 0 || route.scopes.some((s) => scopes.includes(s));
+  const clientsOk = route.clients.length === 0 || route.clients.includes(String(c.azp));
+  return rolesOk && scopesOk && clientsOk ? 'allow' : 'deny';
+}
+
+/** Routes overlap (`/realms/x/*` and `/realms/x/token`): the intent is the most open matching one. */
+function intendedOverRoutes(
+  routes: readonly RouteIntent[],
+  method: string,
+  path: string,
+  caller: MatrixCaller,
+  kind: TokenKind,
+  tok: RequestToken | undefined,
+): 'allow' | 'deny' | 'any' {
+  let best: 'allow' | 'deny' | 'any' = 'deny';
+  for (const r of routes) {
+    if (r.methods !== null && !r.methods.includes(method)) continue;
+    if (!r.paths.some((p) => pathMatcher(p)(path))) continue;
+    const v = intended(r, caller, kind, tok);
+    if (v === 'allow') return 'allow';
+    if (v === 'any') best = 'any';
+  }
+  return best;
+}
+
+/**
+ * The access matrix: every caller × every annotated route × token kind, decided by the
+ * engine, with the outcome the `meshward.io/routes` intent expects.
+ */
+export function matrix(manifests: Manifests, options: MatrixOptions = {}): Matrix {
+  const clientIp = options.clientIp ?? PUBLIC_IP;
+  const root = options.rootNamespace ?? 'istio-system';
+  const compiled = compile(manifests, options);
+  const gw = ingressGateway(manifests, root);
+  const gwPlan = compiled.plan(gw.namespace, gw.labels);
+  const gatewayHop =
+    gwPlan.jwtRules.length > 0 ||
+    gwPlan.allow.length + gwPlan.deny.length + gwPlan.custom.length > 0;
+  const callers = callersOf(manifests);
+  const raRules = manifests.objects
+    .filter((o) => o.kind === 'RequestAuthentication')
+    .flatMap((o) => (Array.isArray(o.spec?.jwtRules) ? o.spec.jwtRules.filter(isRecord) : []));
+  const cells: MatrixCell[] = [];
+  const services = routedServices(manifests);
+  for (const svc of services) {
+    const w = svc.workload;
+    const plan = compiled.plan(w.namespace, w.labels);
+    const rule = plan.jwtRules.at(0);
+    const fallback = raRules.at(0);
+    const iss =
+      rule?.issuer ??
+      (typeof fallback?.issuer === 'string' ? fallback.issuer : 'https://issuer.invalid');
+    const aud =
+      rule?.audiences.at(0) ??
+      (Array.isArray(fallback?.audiences) ? String(fallback.audiences[0]) : 'api');
+    for (const route of svc.routes) {
+      const routeLabel = `${route.methods?.join(',') ?? '*'} ${route.paths.join(' ')}`;
+      for (const method of route.methods ?? ['GET']) {
+        for (const pattern of route.paths) {
+          const path = samplePath(pattern);
+          for (const caller of callers) {
+            for (const kind of TOKEN_KINDS) {
+              const tok = token(kind, caller, iss, aud);
+              const tokens = tok ? [tok] : [];
+              const base = { method, path, protocol: 'http' as const, host: svc.host, tokens };
+              let d: Decision | undefined;
+              if (caller.kind === 'gateway' && gatewayHop) {
+                const hop: MeshRequest = {
+                  ...base,
+                  destination: { namespace: gw.namespace, labels: gw.labels, port: gw.ports[0] },
+                  source: { mtls: false, ip: clientIp },
+                  remoteIp: clientIp,
+                };
+                const g = decide(compiled, hop);
+                if (g.outcome !== 'allow') d = { ...g, reason: `gateway: ${g.reason}` };
+              }
+              d ??= decide(compiled, {
+                ...base,
+                destination: { namespace: w.namespace, labels: w.labels, port: svc.port },
+                source: caller.principal
+                  ? { mtls: true, principal: caller.principal, ip: '10.0.0.9' }
+                  : { mtls: false, ip: '10.0.0.9' },
+                remoteIp: caller.kind === 'gateway' ? clientIp : '10.0.0.9',
+              });
+              cells.push({
+                service: `${w.namespace}/${w.name}`,
+                route: routeLabel,
+                method,
+                path,
+                caller: caller.name,
+                token: kind,
+                outcome: d.outcome,
+                status: d.status,
+                reason: d.reason,
+                policies: d.policies,
+                intended: intendedOverRoutes(svc.routes, method, path, caller, kind, tok),
+              });
+            }
+          }
+        }
+      }
+    }
+  }
+  return {
+    services: services.map((s) => `${s.workload.namespace}/${s.workload.name}`),
+    callers,
+    tokens: [...TOKEN_KINDS],
+    cells,
+    clientIp,
+  };
+}
+
+export interface Mismatch {
+  readonly service: string;
+  readonly route: string;
+  readonly request: string;
+  readonly caller: string;
+  readonly token: TokenKind;
+  readonly actual: string;
+  readonly intended: 'allow' | 'deny' | 'any';
+}
+
+/** Cells where the mesh's decision differs from the annotated intent. */
+export function mismatches(m: Matrix): Mismatch[] {
+  return m.cells
+    .filter((c) => c.intended !== 'any' && (c.outcome === 'allow') !== (c.intended === 'allow'))
+    .map((c) => ({
+      service: c.service,
+      route: c.route,
+      request: `${c.method} ${c.path}`,
+      caller: c.caller,
+      token: c.token,
+      actual: `${c.outcome} ${c.status}`,
+      intended: c.intended,
+    }));
+}
+
+function code(c: MatrixCell): string {
+  const a =
+    c.outcome === 'allow'
+      ? 'A'
+      : c.outcome === 'reset'
+        ? 'R'
+        : c.status === 401
+          ? 'U'
+          : c.status === 400
+            ? 'E'
+            : 'D';
+  return c.intended !== 'any' && (c.outcome === 'allow') !== (c.intended === 'allow') ? `${a}!` : a;
+}
+
+/** Terminal table: one row per service × request × caller, one column per token kind. */
+export function formatMatrix(m: Matrix): string {
+  const rows = new Map<string, MatrixCell[]>();
+  for (const c of m.cells) {
+    const key = `${c.service}\t${c.method} ${c.path}\t${c.caller}`;
+    rows.set(key, [...(rows.get(key) ?? []), c]);
+  }
+  const header = ['service', 'request', 'caller', ...m.tokens];
+  const body = [...rows.entries()].map(([key, cells]) => [
+    ...key.split('\t'),
+    ...m.tokens.map((t) => {
+      const c = cells.find((x) => x.token === t);
+      return c ? code(c) : '-';
+    }),
+  ]);
+  const widths = header.map((h, i) => Math.max(h.length, ...body.map((r) => (r[i] ?? '').length)));
+  const line = (r: readonly string[]) =>
+    r
+      .map((v, i) => v.padEnd(widths[i] ?? 0))
+      .join('  ')
+      .trimEnd();
+  const n = mismatches(m).length;
+  return [
+    line(header),
+    ...body.map(line),
+    '',
+    'A allow, D deny 403, U unauthenticated 401, R reset (plaintext vs STRICT), E 400; ! = differs from meshward.io/routes intent',
+    `internet (gateway) calls come from ${m.clientIp} (--client-ip)`,
+    `${n} mismatch(es)`,
+    '',
+  ].join('\n');
+}
+
+/** Mermaid flowchart of what is allowed: caller → service, labelled with requests and tokens. */
+export function formatMermaid(m: Matrix): string {
+  const id = (s: string) => s.replace(/[^A-Za-z0-9]/g, '_');
+  const edges = new Map<string, Set<string>>();
+  for (const c of m.cells) {
+    if (c.outcome !== 'allow') continue;
+    const key = `${c.caller}\t${c.service}`;
+    const set = edges.get(key) ?? new Set<string>();
+    set.add(`${c.method} ${c.path}`);
+    edges.set(key, set);
+  }
+  const lines = ['flowchart LR'];
+  for (const c of m.callers) lines.push(`  ${id(`c_${c.name}`)}["${c.name}"]`);
+  for (const s of m.services) lines.push(`  ${id(`s_${s}`)}[("${s}")]`);
+  for (const [key, reqs] of edges) {
+    const [caller = '', service = ''] = key.split('\t');
+    lines.push(`  ${id(`c_${caller}`)} -->|"${[...reqs].join('<br/>')}"| ${id(`s_${service}`)}`);
+  }
+  return `${lines.join('\n')}\n`;
+}

@@ -1,0 +1,98 @@
+/**
+ * Shapes shared by the offline policy engine: the Kubernetes / Istio objects it reads,
+ * the request it decides and the decision it returns. The engine reads YAML only.
+ */
+
+export interface ObjectMeta {
+  readonly name: string;
+  readonly namespace?: string;
+  readonly labels?: Record<string, string>;
+  readonly annotations?: Record<string, string>;
+  readonly creationTimestamp?: string;
+}
+
+export interface K8sObject {
+  readonly apiVersion: string;
+  readonly kind: string;
+  readonly metadata: ObjectMeta;
+  readonly spec?: Record<string, unknown>;
+  /** Where the object came from: `file#documentIndex`. */
+  readonly source: string;
+}
+
+/** The modeled objects of a set of manifests, in input order. */
+export interface Manifests {
+  readonly objects: readonly K8sObject[];
+}
+
+export interface TokenLocation {
+  readonly header?: string;
+  readonly prefix?: string;
+  readonly param?: string;
+  readonly cookie?: string;
+}
+
+export interface RequestToken {
+  readonly claims: Record<string, unknown>;
+  /** false = bad signature or expired. @default true */
+  readonly valid?: boolean;
+  /** @default the `Authorization: Bearer` header */
+  readonly location?: TokenLocation;
+}
+
+export interface MeshRequest {
+  readonly id?: string | number | null;
+  readonly destination: {
+    readonly namespace: string;
+    readonly labels?: Record<string, string>;
+    readonly port?: number;
+    readonly ip?: string;
+  };
+  readonly source?: { readonly mtls?: boolean; readonly principal?: string; readonly ip?: string };
+  readonly remoteIp?: string;
+  readonly protocol?: 'http' | 'tcp';
+  readonly method?: string;
+  readonly path?: string;
+  readonly host?: string;
+  readonly headers?: Record<string, string | readonly string[]>;
+  readonly sni?: string;
+  readonly tokens?: readonly RequestToken[];
+}
+
+export type Outcome = 'allow' | 'deny' | 'unauthenticated' | 'reset' | 'error';
+
+export interface Decision {
+  readonly id: string | number | null;
+  readonly outcome: Outcome;
+  readonly status: number;
+  readonly reason: string;
+  readonly policies: readonly string[];
+}
+
+export type PathNormalization = 'BASE' | 'NONE' | 'MERGE_SLASHES' | 'DECODE_AND_MERGE_SLASHES';
+
+export interface EngineOptions {
+  /** @default 'istio-system' */
+  readonly rootNamespace?: string;
+  /** @default 'BASE' */
+  readonly pathNormalization?: PathNormalization;
+}
+
+export const PATH_NORMALIZATIONS: readonly PathNormalization[] = [
+  'BASE',
+  'NONE',
+  'MERGE_SLASHES',
+  'DECODE_AND_MERGE_SLASHES',
+];
+
+export function isRecord(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+export function objectRef(obj: K8sObject): string {
+  return `${obj.kind} ${obj.metadata.namespace ?? 'default'}/${obj.metadata.name}`;
+}
+
+export function policyName(obj: K8sObject): string {
+  return `${obj.metadata.namespace ?? 'default'}/${obj.metadata.name}`;
+}

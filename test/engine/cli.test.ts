@@ -1,0 +1,140 @@
+import { spawnSync } from 'node:child_process';
+import { join } from 'node:path';
+
+const ROOT = process.cwd();
+const BIN = join(ROOT, 'policies/engine/bin/meshward.js');
+const SHOP = join(ROOT, 'test/engine/fixtures/shop.yaml');
+const GW = 'cluster.local/ns/istio-system/sa/istio-ingressgateway-service-account';
+
+function run(args: string[], input = '', cwd = ROOT) {
+  const r = spawnSync(process.execPath, [BIN, ...args], {
+    input,
+    cwd,
+    encoding: 'utf8',
+    timeout: 60_000,
+  });
+  return { code: r.status, stdout: r.stdout, stderr: r.stderr };
+}
+
+const req = (id: string, extra: Record<string, unknown> = {}) =>
+  JSON.stringify({
+    id,
+    destination: { namespace: 'shop', labels: { app: 'orders' }, port: 8080 },
+    source: { mtls: true, principal: GW },
+    method: 'GET',
+    path: '/api/public/x',
+    ...extra,
+  });
+
+describe('meshward decide', () => {
+  it('answers one line per request, in order, with exactly id, outcome, status, reason, policies', () => {
+    // GIVEN two requests WHEN decided THEN two decision lines in the same order
+    const r = run(
+      ['decide', '--manifests', SHOP],
+      `${req('a')}\n${req('b', { source: { mtls: false } })}\n`,
+    );
+    expect(r.code).toBe(0);
+    const lines = r.stdout.trimEnd().split('\n');
+    expect(lines).toHaveLength(2);
+    expect(lines[0]).toBe(
+      '{"id":"a","outcome":"allow","status":200,"reason":"allowed by shop/orders","policies":["shop/orders"]}',
+    );
+    expect(Object.keys(JSON.parse(lines[1] ?? '{}') as object)).toEqual([
+      'id',
+      'outcome',
+      'status',
+      'reason',
+      'policies',
+    ]);
+    expect(JSON.parse(lines[1] ?? '{}')).toMatchObject({ id: 'b', outcome: 'reset', status: 0 });
+  });
+
+  it('reports a malformed line on stderr and keeps answering the following lines', () => {
+    const r = run(
+      ['decide', '--manifests', SHOP],
+      `${req('a')}\n{not json\n{"id":"c"}\n${req('d')}\n`,
+    );
+    expect(r.code).toBe(0);
+    const lines = r.stdout
+      .trimEnd()
+      .split('\n')
+      .map((l) => JSON.parse(l) as Record<string, unknown>);
+    expect(lines.map((l) => [l.id, l.outcome])).toEqual([
+      ['a', 'allow'],
+      [null, 'error'],
+      [null, 'error'],
+      ['d', 'allow'],
+    ]);
+    expect(lines[2]?.reason).toBe("line 3: request has no 'destination' object");
+    expect(r.stderr).toContain('line 2: ');
+    expect(r.stderr).toContain("line 3: request has no 'destination' object");
+  });
+
+  it('accepts several manifest paths and works from another directory', () => {
+    const r = run(
+      ['decide', '--manifests', SHOP, join(ROOT, 'test/engine/fixtures')],
+      `${req('a')}\n`,
+      '/tmp',
+    );
+    expect(r.code).toBe(0);
+    expect(JSON.parse(r.stdout) as unknown).toMatchObject({ id: 'a', outcome: 'allow' });
+  });
+
+  it('applies --path-normalization', () => {
+    const input = `${req('a', { path: '//api/public/x' })}\n`;
+    expect(JSON.parse(run(['decide', '--manifests', SHOP], input).stdout)).toMatchObject({
+      outcome: 'deny',
+    });
+    expect(
+      JSON.parse(
+        run(['decide', '--manifests', SHOP, '--path-normalization', 'MERGE_SLASHES'], input).stdout,
+      ),
+    ).toMatchObject({ outcome: 'allow' });
+  });
+
+  it('rejects an unknown --path-normalization with exit 2', () => {
+    const r = run(['decide', '--manifests', SHOP, '--path-normalization', 'FAST']);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain(
+      "--path-normalization 'FAST' must be one of BASE, NONE, MERGE_SLASHES, DECODE_AND_MERGE_SLASHES",
+    );
+  });
+
+  it('rejects a missing --manifests', () => {
+    const r = run(['decide']);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain('--manifests <file|dir>... is required');
+  });
+});
+
+describe('meshward lint', () => {
+  it('exits 0 on the clean fixture', () => {
+    const r = run(['lint', '--manifests', SHOP]);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toContain('0 error(s)');
+  });
+
+  it('exits 1 on an error-level finding and prints JSON with --json', () => {
+    const bad = join(ROOT, 'test/engine/fixtures/bad-lint.yaml');
+    const r = run(['lint', '--manifests', bad, '--json']);
+    expect(r.code).toBe(1);
+    const findings = JSON.parse(r.stdout) as { code: string; severity: string }[];
+    expect(findings).toContainEqual(expect.objectContaining({ code: 'MW003', severity: 'error' }));
+  });
+});
+
+describe('meshward matrix', () => {
+  it('prints JSON with cells and mismatches and exits 0 when they agree', () => {
+    const r = run(['matrix', '--manifests', SHOP, '--json']);
+    expect(r.code).toBe(0);
+    const m = JSON.parse(r.stdout) as { cells: unknown[]; mismatches: unknown[] };
+    expect(m.cells.length).toBe(180);
+    expect(m.mismatches).toEqual([]);
+  });
+
+  it('prints mermaid with --mermaid', () => {
+    expect(
+      run(['matrix', '--manifests', SHOP, '--mermaid']).stdout.startsWith('flowchart LR'),
+    ).toBe(true);
+  });
+});
