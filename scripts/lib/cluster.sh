@@ -1,0 +1,88 @@
+#!/usr/bin/env bash
+# Steps shared by kind-up.sh and minikube-up.sh: Istio, images, Secrets. Needs common.sh and
+# KCTX (the kube context) set by the caller.
+
+# The service images: one per services/<name>/Dockerfile, tagged meshward/<name>:<version>.
+IMAGE_VERSION="${IMAGE_VERSION:-0.1.0}"
+service_names() {
+  local dockerfile
+  for dockerfile in "${REPO_ROOT}"/services/*/Dockerfile; do
+    [[ -f "${dockerfile}" ]] || continue
+    basename "$(dirname "${dockerfile}")"
+  done
+}
+
+build_images() {
+  local name
+  for name in $(service_names); do
+    run docker build -t "meshward/${name}:${IMAGE_VERSION}" -f "services/${name}/Dockerfile" "${REPO_ROOT}"
+  done
+}
+
+# install_istio: istioctl install is declarative: a second run with the same file changes nothing.
+install_istio() {
+  run istioctl install --context "${KCTX}" -y -f "${REPO_ROOT}/scripts/istio/mesh.yaml"
+  run kubectl --context "${KCTX}" -n istio-system rollout status deployment/istiod --timeout=300s
+}
+
+random_value() { openssl rand -hex 24; }
+
+# ensure_secret NAMESPACE NAME KEY=VALUE...: creates the Secret when absent, never overwrites.
+# Values are never printed: the printed command shows <redacted>.
+ensure_secret() {
+  local namespace="$1" name="$2" pair shown=()
+  shift 2
+  if probe kubectl --context "${KCTX}" -n "${namespace}" get secret "${name}"; then
+    log "secret ${namespace}/${name} exists: kept"
+    return 0
+  fi
+  local args=(kubectl --context "${KCTX}" -n "${namespace}" create secret generic "${name}")
+  for pair in "$@"; do
+    args+=("--from-literal=${pair}")
+    shown+=("--from-literal=${pair%%=*}=<redacted>")
+  done
+  show kubectl --context "${KCTX}" -n "${namespace}" create secret generic "${name}" "${shown[@]}"
+  if [[ "${DRY_RUN}" == "1" ]]; then return 0; fi
+  "${args[@]}" >/dev/null
+}
+
+# secret_value NAMESPACE NAME KEY: the decoded value, or nothing when absent.
+secret_value() {
+  if [[ "${DRY_RUN}" == "1" ]]; then return 0; fi
+  kubectl --context "${KCTX}" -n "$1" get secret "$2" -o "jsonpath={.data.$3}" 2>/dev/null |
+    base64 -d 2>/dev/null || true
+}
+
+# The gateway's TLS Secrets (credentialName in dist/gateway.yaml) and the host each serves.
+GATEWAY_TLS="shop-example-com-tls=shop.example.com auth-shop-example-com-tls=auth.shop.example.com"
+
+ensure_tls_secret() {
+  local name="$1" host="$2" dir
+  if probe kubectl --context "${KCTX}" -n istio-system get secret "${name}"; then
+    log "secret istio-system/${name} exists: kept"
+    return 0
+  fi
+  dir="$(mktemp -d)"
+  run openssl req -x509 -newkey rsa:2048 -nodes -days 365 -subj "/CN=${host}" \
+    -addext "subjectAltName=DNS:${host}" -keyout "${dir}/tls.key" -out "${dir}/tls.crt"
+  run kubectl --context "${KCTX}" -n istio-system create secret tls "${name}" \
+    --cert="${dir}/tls.crt" --key="${dir}/tls.key"
+  rm -rf "${dir}"
+}
+
+# create_secrets: every Secret the manifests reference (see policies/realm.ts), random values.
+create_secrets() {
+  local client_secret entry
+  ensure_secret auth keycloak-bootstrap-admin username=admin "password=$(random_value)"
+  ensure_secret auth keycloak-demo-users "alice-password=$(random_value)" \
+    "admin-bob-password=$(random_value)"
+  # The reconciler's client secret: one value in both namespaces (realm import and the job).
+  client_secret="$(secret_value auth payment-reconciler-oauth client-secret)"
+  [[ -n "${client_secret}" ]] || client_secret="$(secret_value shop payment-reconciler-oauth client-secret)"
+  [[ -n "${client_secret}" ]] || client_secret="$(random_value)"
+  ensure_secret auth payment-reconciler-oauth "client-secret=${client_secret}"
+  ensure_secret shop payment-reconciler-oauth "client-secret=${client_secret}"
+  for entry in ${GATEWAY_TLS}; do
+    ensure_tls_secret "${entry%%=*}" "${entry#*=}"
+  done
+}

@@ -1,0 +1,63 @@
+#!/usr/bin/env bash
+# shellcheck source-path=SCRIPTDIR
+# Brings up the shop on minikube: cluster, Istio (CNI agent, DECODE_AND_MERGE_SLASHES), service
+# images, Secrets (random values when absent), then `scripts/deploy.sh`. Idempotent.
+#
+#   scripts/minikube-up.sh [--dry-run] [--name NAME]      (default profile: minikube)
+set -euo pipefail
+source "$(dirname "${BASH_SOURCE[0]}")/lib/common.sh"
+source "$(dirname "${BASH_SOURCE[0]}")/lib/cluster.sh"
+
+CLUSTER_NAME=minikube
+while [[ $# -gt 0 ]]; do
+  case "$1" in
+    --dry-run) DRY_RUN=1 ;;
+    --name)
+      [[ $# -ge 2 ]] || die "--name needs a value"
+      CLUSTER_NAME="$2"
+      shift
+      ;;
+    -h | --help)
+      sed -n '3,7p' "${BASH_SOURCE[0]}"
+      exit 0
+      ;;
+    *) die "unknown argument '$1' (usage: minikube-up.sh [--dry-run] [--name NAME])" ;;
+  esac
+  shift
+done
+[[ "${CLUSTER_NAME}" =~ ^[a-z0-9]([-a-z0-9]*[a-z0-9])?$ ]] ||
+  die "cluster name '${CLUSTER_NAME}' must be lower-case letters, digits and '-'"
+KCTX="${CLUSTER_NAME}"
+
+require_docker
+require_minikube
+require_kubectl
+require_istioctl
+require_openssl
+
+log "1/5 cluster '${CLUSTER_NAME}' (context ${KCTX})"
+if probe minikube status --profile "${CLUSTER_NAME}"; then
+  log "cluster '${CLUSTER_NAME}' is running: kept"
+else
+  # 4 CPUs / 8 GiB: Keycloak and istiod need room; the CNI plugin is chained by Istio's agent.
+  run minikube start --profile "${CLUSTER_NAME}" --cpus 4 --memory 8g --cni bridge --wait all
+fi
+
+log "2/5 Istio"
+install_istio
+
+log "3/5 service images"
+build_images
+for name in $(service_names); do
+  run minikube image load "meshward/${name}:${IMAGE_VERSION}" --profile "${CLUSTER_NAME}"
+done
+
+log "4/5 namespaces and Secrets"
+dry=()
+[[ "${DRY_RUN}" == "1" ]] && dry=(--dry-run)
+run_deploy() { bash "${REPO_ROOT}/scripts/deploy.sh" --context "${KCTX}" ${dry[@]+"${dry[@]}"} "$@"; }
+run_deploy --namespaces-only
+create_secrets
+
+log "5/5 deploy dist/"
+run_deploy
