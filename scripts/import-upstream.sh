@@ -7,7 +7,7 @@
 # Both outputs are generated, committed, and never edited by hand.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-# shellcheck source=scripts/versions.env
+# shellcheck source=versions.env
 source scripts/versions.env
 
 command -v go >/dev/null || { echo "import-upstream: 'go' is required (the Go module proxy serves the upstream modules)" >&2; exit 1; }

