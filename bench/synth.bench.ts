@@ -54,6 +54,7 @@ export function benchSynth(sizes: readonly number[] = [10, 50, 200], runs = 3): 
   const synthBySize = new Map<number, number>();
   const wallBySize = new Map<number, number>();
   for (const n of sizes) {
+    console.error(`  ${n} services...`);
     runOnce('meshward', n); // warm-up: file cache, tsx cache
     runOnce('baseline', n);
     const a: Sample[] = [];

@@ -6,7 +6,7 @@ export interface Row {
   readonly value: string;
   /** The baseline measured side by side, formatted, or '' when the figure is absolute. */
   readonly baseline: string;
-  /** value / baseline (or the figure itself when absolute), as compared with the target. */
+  /** value / baseline; for an absolute figure, value / target (NaN: no ratio). */
   readonly ratio: number;
   /** e.g. '≤ 2.00×', '≥ 500000/s'. */
   readonly target: string;
@@ -21,6 +21,46 @@ export function median(values: readonly number[]): number {
     : ((sorted[mid - 1] ?? NaN) + (sorted[mid] ?? NaN)) / 2;
 }
 
+/**
+ * The median of the per-round ratios a[i] / b[i] of two series measured side by side
+ * (round i of each ran back to back, so drift on a shared machine hits both alike).
+ * Throws when the series are not paired.
+ */
+export function pairedRatio(a: readonly number[], b: readonly number[]): number {
+  if (a.length !== b.length || a.length === 0) {
+    throw new Error(
+      `paired series must have the same, non-zero length (${a.length} vs ${b.length})`,
+    );
+  }
+  return median(a.map((x, i) => x / (b[i] ?? NaN)));
+}
+
+/** A figure that could not be measured: a MISSED row carrying the reason. */
+export function failedRow(section: string, figure: string, err: unknown): Row {
+  const message = err instanceof Error ? err.message : String(err);
+  return {
+    section,
+    figure: `${figure}: FAILED (${message.split('\n')[0] ?? ''})`,
+    value: '',
+    baseline: '',
+    ratio: NaN,
+    target: '',
+    ok: false,
+  };
+}
+
+/** One line naming every missed figure, or undefined when all targets hold. */
+export function missedSummary(rows: readonly Row[]): string | undefined {
+  const missed = rows.filter((r) => !r.ok);
+  if (missed.length === 0) return undefined;
+  const what = missed.map((r) =>
+    r.target === ''
+      ? `${r.section} ${r.figure}`
+      : `${r.section} ${r.figure} (${r.value}, ratio ${r.ratio.toFixed(2)}, target ${r.target})`,
+  );
+  return `${missed.length} target(s) missed: ${what.join('; ')}`;
+}
+
 export function printTable(rows: readonly Row[]): void {
   const header = ['section', 'figure', 'value', 'baseline', 'ratio', 'target', ''];
   const lines = rows.map((r) => [
@@ -28,7 +68,7 @@ export function printTable(rows: readonly Row[]): void {
     r.figure,
     r.value,
     r.baseline,
-    r.ratio.toFixed(2),
+    Number.isNaN(r.ratio) ? '-' : r.ratio.toFixed(2),
     r.target,
     r.ok ? 'ok' : 'MISSED',
   ]);
