@@ -7,8 +7,8 @@ import type { GatewayIntent } from '../charts/lib/index.js';
 
 import { SHOP_KEYCLOAK_LOCATION, SHOP_WEB_ORIGIN } from './realm.js';
 
-/** The shop's public API host. */
-export const SHOP_HOST = 'shop.example.com';
+/** The shop's public host: the web front end and its API, one origin (`SHOP_WEB_ORIGIN`). */
+export const SHOP_HOST = new URL(SHOP_WEB_ORIGIN).hostname;
 /** Keycloak's public host (the host of its `KC_HOSTNAME`). */
 export const AUTH_HOST = new URL(SHOP_KEYCLOAK_LOCATION.publicUrl).hostname;
 
@@ -19,6 +19,7 @@ export const shopGateway: GatewayIntent = {
   ],
   routes: [
     { host: SHOP_HOST, backend: 'order-service' },
+    { host: SHOP_HOST, backend: 'shop-web' },
     { host: AUTH_HOST, backend: 'keycloak' },
   ],
   // Keycloak answers CORS for its own endpoints (the realm client's web origins).

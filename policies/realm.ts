@@ -29,6 +29,14 @@ export const SHOP_KEYCLOAK_LOCATION: KeycloakLocation = {
 export const SHOP_AUDIENCE = 'shop-api';
 /** The shop's web front end: the only browser client. */
 export const SHOP_WEB_ORIGIN = 'https://shop.example.com';
+/** The OAuth2 client id of the web front end (`services/shop-web`). */
+export const SHOP_WEB_CLIENT_ID = 'shop-web';
+/** The path shop-web receives the authorization code on. */
+export const SHOP_WEB_CALLBACK_PATH = '/callback';
+/** The only redirect URI of shop-web (exact; Keycloak refuses any other). */
+export const SHOP_WEB_REDIRECT_URI = `${SHOP_WEB_ORIGIN}${SHOP_WEB_CALLBACK_PATH}`;
+/** Where Keycloak's end-session endpoint sends the browser after logout. */
+export const SHOP_WEB_POST_LOGOUT_REDIRECT_URI = `${SHOP_WEB_ORIGIN}/`;
 
 const demoUsersSecret = 'keycloak-demo-users';
 
@@ -59,6 +67,13 @@ export const shopRealm: RealmSpec = {
       mappers: [{ type: 'audience', audience: SHOP_AUDIENCE }],
     },
     {
+      name: 'profile',
+      description:
+        'preferred_username, name and the realm roles in the ID token (shop-web shows them)',
+      includeInTokenScope: true,
+      mappers: [{ type: 'username' }, { type: 'full-name' }, { type: 'realm-roles', token: 'id' }],
+    },
+    {
       name: 'admin:read',
       description: 'Read every order (GET /api/orders/admin/all)',
       includeInTokenScope: true,
@@ -66,15 +81,15 @@ export const shopRealm: RealmSpec = {
   ],
   clients: [
     {
-      clientId: 'shop-web',
+      clientId: SHOP_WEB_CLIENT_ID,
       name: 'Shop web front end',
       public: true,
       flows: ['authorization-code'],
       rootUrl: SHOP_WEB_ORIGIN,
-      redirectUris: [`${SHOP_WEB_ORIGIN}/callback`],
-      postLogoutRedirectUris: [`${SHOP_WEB_ORIGIN}/`],
+      redirectUris: [SHOP_WEB_REDIRECT_URI],
+      postLogoutRedirectUris: [SHOP_WEB_POST_LOGOUT_REDIRECT_URI],
       webOrigins: [SHOP_WEB_ORIGIN],
-      defaultScopes: ['basic', 'roles', 'shop-api-audience'],
+      defaultScopes: ['basic', 'roles', 'shop-api-audience', 'profile'],
       optionalScopes: ['admin:read'],
     },
     {

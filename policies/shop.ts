@@ -8,7 +8,13 @@
 import type { SystemIntent } from '../charts/lib/index.js';
 
 // The issuer, JWKS and token URLs and the audience come from the realm (one source of truth).
-import { SHOP_AUDIENCE, SHOP_ISSUER, SHOP_JWKS_URI, SHOP_TOKEN_URL } from './realm.js';
+import {
+  SHOP_AUDIENCE,
+  SHOP_ISSUER,
+  SHOP_JWKS_URI,
+  SHOP_TOKEN_URL,
+  SHOP_WEB_CALLBACK_PATH,
+} from './realm.js';
 
 export { SHOP_AUDIENCE, SHOP_ISSUER, SHOP_JWKS_URI, SHOP_TOKEN_URL };
 
@@ -41,6 +47,21 @@ export const shop: SystemIntent = {
         { methods: ['GET', 'DELETE'], paths: ['/api/orders/{id}'], roles: ['USER', 'ADMIN'] },
         { methods: ['GET'], paths: ['/api/orders/admin/all'], scopes: ['admin:read'] },
         { paths: ['/api/admin/*'], roles: ['ADMIN'] },
+      ],
+    },
+    {
+      // The browser app (services/shop-web): static files only, no token. The login flow
+      // happens in the browser; the API calls go to order-service with the user's token.
+      name: 'shop-web',
+      image: image('shop-web'),
+      exposed: true,
+      routes: [
+        {
+          methods: ['GET', 'HEAD'],
+          // Exact files: anything else on the host (and every other method) stays closed.
+          paths: ['/', SHOP_WEB_CALLBACK_PATH, '/config.json', '/assets/app.js', '/assets/app.css'],
+          public: true,
+        },
       ],
     },
     {

@@ -427,25 +427,32 @@ export class ApiGateway extends Construct {
           maxAge: cors.maxAge,
         }
       : undefined;
-    // One match per path prefix, longest first, so the most specific backend wins.
-    const prefixes = new Map<string, GatewayBackend>();
+    // One match per path prefix (wildcard paths) or exact path, longest first, so the most
+    // specific backend wins. An exact path stays exact even when it ends in '/' (the root).
+    const matches = new Map<string, { uri: string; prefix: boolean; backend: GatewayBackend }>();
     for (const r of routes.filter((x) => x.host === host)) {
       for (const path of r.route.paths) {
-        const prefix = routingPrefix(path);
-        const other = prefixes.get(prefix);
-        if (other && other !== r.backend) {
+        const match = routingMatch(path);
+        const key = `path ${match.prefix ? 'prefix ' : ''}'${match.uri}'`;
+        const other = matches.get(key);
+        if (other && other.backend !== r.backend) {
           throw new Error(
-            `${this.owner}: host '${host}' path prefix '${prefix}' is claimed by both '${other.name}' and '${r.backend.name}'`,
+            `${this.owner}: host '${host}' ${key} is claimed by both '${other.backend.name}' and '${r.backend.name}'`,
           );
         }
-        prefixes.set(prefix, r.backend);
+        matches.set(key, { ...match, backend: r.backend });
       }
     }
-    const http: VirtualServiceSpecHttp[] = [...prefixes.entries()]
-      .sort(([a], [b]) => b.length - a.length || a.localeCompare(b))
-      .map(([prefix, backend]) => ({
-        name: `${backend.name}-${prefix.endsWith('/') ? 'prefix' : 'exact'}-${slug(prefix) || 'root'}`,
-        match: [{ uri: prefix.endsWith('/') ? { prefix } : { exact: prefix } }],
+    const http: VirtualServiceSpecHttp[] = [...matches.values()]
+      .sort(
+        (a, b) =>
+          b.uri.length - a.uri.length ||
+          a.uri.localeCompare(b.uri) ||
+          Number(a.prefix) - Number(b.prefix),
+      )
+      .map(({ uri, backend, prefix }) => ({
+        name: `${backend.name}-${prefix ? 'prefix' : 'exact'}-${slug(uri) || 'root'}`,
+        match: [{ uri: prefix ? { prefix: uri } : { exact: uri } }],
         route: [
           {
             destination: {
@@ -491,10 +498,13 @@ export class ApiGateway extends Construct {
   }
 }
 
-/** The VirtualService prefix of an AuthorizationPolicy path: up to the first `*` or `{`. */
-function routingPrefix(path: string): string {
+/**
+ * The VirtualService match of an AuthorizationPolicy path: a prefix up to the first `*` or
+ * `{` for a wildcard or template path, else the exact path.
+ */
+function routingMatch(path: string): { uri: string; prefix: boolean } {
   const cut = path.search(/[*{]/);
-  return cut === -1 ? path : path.slice(0, cut);
+  return cut === -1 ? { uri: path, prefix: false } : { uri: path.slice(0, cut), prefix: true };
 }
 
 function hostsOf(host: string): string[] {

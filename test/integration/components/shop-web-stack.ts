@@ -1,0 +1,355 @@
+/**
+ * The shop's user-facing half on loopback, for the real-browser tests of shop-web:
+ *
+ *   Chromium ──HTTP proxy (CONNECT)──▶ edge (TLS, self-signed) ──┬─ auth.shop.example.com ─▶ Keycloak (dev mode, dist/ realm)
+ *                                                              └─ shop.example.com ──┬─ /api/* ─▶ order-service (verify mode) ─▶ payment-service
+ *                                                                                    └─ else ───▶ shop-web (server.ts + the esbuild bundle)
+ *
+ * Why a proxy on the real host names: the realm allows exactly one redirect URI,
+ * https://shop.example.com/callback (and the CORS origin https://shop.example.com). Rather than a
+ * test-only realm with a loopback redirect URI, the browser keeps the production origins: every
+ * https request goes through a local HTTP proxy whose CONNECT tunnels end at one local TLS server
+ * (a throw-away self-signed certificate; the browser context sets ignoreHTTPSErrors). So the
+ * realm's redirect URIs, web origins and the app's generated config.json are the unmodified
+ * synthesized ones. Keycloak runs with --hostname=https://auth.shop.example.com, as the
+ * Deployment's KC_HOSTNAME, so `iss` is the production issuer too.
+ *
+ * The edge only routes (by host, then /api/ prefix) as the gateway's VirtualService does. It does
+ * not enforce the mesh's AuthorizationPolicies: order-service in verify mode checks the token
+ * (signature, issuer, audience, expiry), and the role rules are checked with `meshward decide`
+ * on dist/. `keycloakDown` / `apiDown` make the edge answer 503 "no healthy upstream", as
+ * Envoy does when a backend has no ready endpoint.
+ */
+import { randomBytes } from 'node:crypto';
+import { cpSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import {
+  Agent,
+  createServer as createHttpServer,
+  type IncomingHttpHeaders,
+  type IncomingMessage,
+  request as httpRequest,
+  type Server as HttpServer,
+  type ServerResponse,
+} from 'node:http';
+import { createServer as createHttpsServer } from 'node:https';
+import { connect, type AddressInfo, type Socket } from 'node:net';
+import { join } from 'node:path';
+import { objectsOfKind } from './dist.js';
+import { freePort, run, runDir, type Server, startServer, waitUntil } from './process.js';
+import { repoRoot, tools } from './tools.js';
+
+export const SHOP_HOST = 'shop.example.com';
+export const AUTH_HOST = 'auth.shop.example.com';
+
+/** The realm JSON files of dist/ (ConfigMaps labelled app: keycloak), by file name. */
+export function distRealmFiles(): Record<string, string> {
+  const realms: Record<string, string> = {};
+  for (const cm of objectsOfKind('ConfigMap').filter(
+    (c) => c.metadata.labels?.app === 'keycloak',
+  )) {
+    for (const [file, text] of Object.entries(
+      (cm.data as Record<string, string> | undefined) ?? {},
+    )) {
+      if (file.endsWith('.json')) realms[file] = text;
+    }
+  }
+  if (Object.keys(realms).length === 0) throw new Error('dist/ has no realm ConfigMap');
+  return realms;
+}
+
+export interface PublicKeycloak {
+  /** Loopback URL (back channel: JWKS, admin API). */
+  readonly url: string;
+  /** `${NAME}` placeholder → value given through the environment (user passwords, secrets). */
+  readonly secrets: Readonly<Record<string, string>>;
+  /** Calls the admin REST API of `realm` (`path` after /admin/realms/<realm>). */
+  admin(realm: string, path: string, method?: string): Promise<unknown>;
+  stop(): Promise<void>;
+}
+
+/**
+ * Keycloak dev mode with `realms` imported, its public URL `publicUrl` (--hostname) behind a
+ * TLS-terminating proxy that sends X-Forwarded-* headers. Its own copy of the distribution.
+ */
+export async function startPublicKeycloak(
+  realms: Record<string, string>,
+  publicUrl: string,
+): Promise<PublicKeycloak> {
+  const home = join(runDir, `keycloak-shop-web-${String(Date.now())}`);
+  cpSync(tools.keycloakHome(), home, { recursive: true });
+  mkdirSync(join(home, 'data/import'), { recursive: true });
+  const secrets: Record<string, string> = {};
+  for (const [file, text] of Object.entries(realms)) {
+    writeFileSync(join(home, 'data/import', file), text);
+    for (const m of text.matchAll(/\$\{([A-Z][A-Z0-9_]*)\}/g)) {
+      secrets[m[1]] = randomBytes(18).toString('base64url');
+    }
+  }
+  const [httpPort, managementPort] = [await freePort(), await freePort()];
+  const adminUser = 'meshward-admin';
+  const adminPassword = randomBytes(18).toString('base64url');
+  const server = startServer(
+    'keycloak-shop-web',
+    join(home, 'bin/kc.sh'),
+    [
+      'start-dev',
+      '--import-realm',
+      '--db=dev-mem',
+      '--http-host=127.0.0.1',
+      `--http-port=${String(httpPort)}`,
+      `--http-management-port=${String(managementPort)}`,
+      '--health-enabled=true',
+      '--cache=local',
+      `--hostname=${publicUrl}`,
+      '--hostname-backchannel-dynamic=true',
+      '--proxy-headers=xforwarded',
+    ],
+    {
+      env: {
+        ...process.env,
+        ...secrets,
+        JAVA_HOME: process.env.KEYCLOAK_JAVA_HOME ?? '/usr/lib/jvm/temurin-25-jdk-amd64',
+        JAVA_OPTS_APPEND: '--add-opens=java.base/java.lang=ALL-UNNAMED',
+        KC_BOOTSTRAP_ADMIN_USERNAME: adminUser,
+        KC_BOOTSTRAP_ADMIN_PASSWORD: adminPassword,
+      },
+      cwd: home,
+    },
+  );
+  const url = `http://127.0.0.1:${String(httpPort)}`;
+  try {
+    await waitUntil(
+      server,
+      'ready',
+      async () => (await fetch(`http://127.0.0.1:${String(managementPort)}/health/ready`)).ok,
+      420_000,
+    );
+  } catch (error) {
+    await server.stop();
+    throw error;
+  }
+  const adminToken = async (): Promise<string> => {
+    const res = await fetch(`${url}/realms/master/protocol/openid-connect/token`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/x-www-form-urlencoded' },
+      body: new URLSearchParams({
+        grant_type: 'password',
+        client_id: 'admin-cli',
+        username: adminUser,
+        password: adminPassword,
+      }),
+    });
+    const body = (await res.json()) as { access_token?: string };
+    if (body.access_token === undefined) throw new Error(`admin login: ${String(res.status)}`);
+    return body.access_token;
+  };
+  return {
+    url,
+    secrets,
+    async admin(realm, path, method = 'GET') {
+      const res = await fetch(`${url}/admin/realms/${realm}${path}`, {
+        method,
+        headers: { authorization: `Bearer ${await adminToken()}` },
+      });
+      if (!res.ok)
+        throw new Error(`admin ${method} ${path}: ${String(res.status)} ${await res.text()}`);
+      return res.status === 204 ? undefined : res.json();
+    },
+    stop: () => server.stop(),
+  };
+}
+
+/** A service started from its real entry point through tsx, ready when /readyz answers 200. */
+export async function startNodeService(
+  name: string,
+  entry: string,
+  env: Readonly<Record<string, string>>,
+): Promise<{ url: string; server: Server; stop(): Promise<void> }> {
+  const port = await freePort();
+  const server = startServer(name, process.execPath, ['--import', 'tsx', join(repoRoot, entry)], {
+    env: { PATH: process.env.PATH ?? '', LOG_LEVEL: 'warn', ...env, PORT: String(port) },
+    cwd: repoRoot,
+  });
+  const url = `http://127.0.0.1:${String(port)}`;
+  try {
+    await waitUntil(server, 'ready', async () => (await fetch(`${url}/readyz`)).ok, 90_000);
+  } catch (error) {
+    await server.stop();
+    throw error;
+  }
+  return { url, server, stop: () => server.stop() };
+}
+
+export interface Edge {
+  /** The HTTP proxy the browser uses (`proxy: { server }`). */
+  readonly proxyUrl: string;
+  /** Answer 503 for auth.shop.example.com, as a gateway whose Keycloak has no ready endpoint. */
+  keycloakDown: boolean;
+  /** Answer 503 for shop.example.com/api/*. */
+  apiDown: boolean;
+  stop(): Promise<void>;
+}
+
+export interface EdgeBackends {
+  readonly keycloak: string;
+  readonly api: string;
+  readonly web: string;
+}
+
+const HOP_BY_HOP = new Set([
+  'connection',
+  'keep-alive',
+  'proxy-authenticate',
+  'proxy-authorization',
+  'proxy-connection',
+  'te',
+  'trailer',
+  'transfer-encoding',
+  'upgrade',
+]);
+
+function endToEnd(headers: IncomingHttpHeaders): IncomingHttpHeaders {
+  return Object.fromEntries(
+    Object.entries(headers).filter(([name]) => !HOP_BY_HOP.has(name.toLowerCase())),
+  );
+}
+
+function selfSignedCertificate(): { key: Buffer; cert: Buffer } {
+  const dir = join(runDir, 'shop-web-tls');
+  mkdirSync(dir, { recursive: true });
+  const result = run('openssl', [
+    'req',
+    '-x509',
+    '-newkey',
+    'rsa:2048',
+    '-nodes',
+    '-days',
+    '1',
+    '-subj',
+    `/CN=${SHOP_HOST}`,
+    '-addext',
+    `subjectAltName=DNS:${SHOP_HOST},DNS:${AUTH_HOST}`,
+    '-keyout',
+    join(dir, 'key.pem'),
+    '-out',
+    join(dir, 'cert.pem'),
+  ]);
+  if (result.status !== 0) throw new Error(`openssl failed: ${result.stderr}`);
+  return { key: readFileSync(join(dir, 'key.pem')), cert: readFileSync(join(dir, 'cert.pem')) };
+}
+
+async function listen(server: HttpServer): Promise<number> {
+  await new Promise<void>((resolveListen, reject) => {
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      resolveListen();
+    });
+  });
+  return (server.address() as AddressInfo).port;
+}
+
+/** The local stand-in for the ingress gateway's routing (see the file comment). */
+export async function startEdge(backends: EdgeBackends): Promise<Edge> {
+  const state = { keycloakDown: false, apiDown: false };
+  // No idle keep-alive sockets to the backends: stop() leaves nothing open behind.
+  const agent = new Agent({ keepAlive: false });
+  const unavailable = (res: ServerResponse): void => {
+    res.writeHead(503, { 'content-type': 'text/plain' }).end('no healthy upstream');
+  };
+  const forward = (req: IncomingMessage, res: ServerResponse, target: string): void => {
+    const host = req.headers.host ?? '';
+    const upstream = httpRequest(
+      new URL(req.url ?? '/', target),
+      {
+        method: req.method,
+        agent,
+        headers: {
+          ...endToEnd(req.headers),
+          'x-forwarded-for': req.socket.remoteAddress ?? '127.0.0.1',
+          'x-forwarded-proto': 'https',
+          'x-forwarded-host': host,
+          'x-forwarded-port': '443',
+        },
+      },
+      (upstreamRes) => {
+        res.writeHead(upstreamRes.statusCode ?? 502, endToEnd(upstreamRes.headers));
+        upstreamRes.pipe(res);
+      },
+    );
+    upstream.on('error', () => {
+      if (!res.headersSent) unavailable(res);
+      else res.destroy();
+    });
+    req.pipe(upstream);
+  };
+  const tls = createHttpsServer(selfSignedCertificate(), (req, res) => {
+    const host = (req.headers.host ?? '').replace(/:443$/, '');
+    if (host === AUTH_HOST) {
+      if (state.keycloakDown) unavailable(res);
+      else forward(req, res, backends.keycloak);
+    } else if (host === SHOP_HOST) {
+      if ((req.url ?? '').startsWith('/api/')) {
+        if (state.apiDown) unavailable(res);
+        else forward(req, res, backends.api);
+      } else forward(req, res, backends.web);
+    } else {
+      res.writeHead(404, { 'content-type': 'text/plain' }).end('unknown host');
+    }
+  });
+  const tlsPort = await listen(tls);
+  const sockets = new Set<Socket>();
+  const proxy = createHttpServer((_req, res) => {
+    res.writeHead(403, { 'content-type': 'text/plain' }).end('only https (CONNECT) is proxied');
+  });
+  proxy.on('connect', (req: IncomingMessage, client: Socket, head: Buffer) => {
+    sockets.add(client);
+    client.on('close', () => sockets.delete(client));
+    const [host, port] = (req.url ?? '').split(':');
+    if ((host !== SHOP_HOST && host !== AUTH_HOST) || port !== '443') {
+      client.end('HTTP/1.1 403 Forbidden\r\n\r\n');
+      return;
+    }
+    const upstream = connect(tlsPort, '127.0.0.1', () => {
+      client.write('HTTP/1.1 200 Connection Established\r\n\r\n');
+      upstream.write(head);
+      upstream.pipe(client);
+      client.pipe(upstream);
+    });
+    sockets.add(upstream);
+    upstream.on('close', () => sockets.delete(upstream));
+    upstream.on('error', () => client.destroy());
+    client.on('error', () => upstream.destroy());
+  });
+  const proxyPort = await listen(proxy);
+  return {
+    proxyUrl: `http://127.0.0.1:${String(proxyPort)}`,
+    get keycloakDown() {
+      return state.keycloakDown;
+    },
+    set keycloakDown(down: boolean) {
+      state.keycloakDown = down;
+    },
+    get apiDown() {
+      return state.apiDown;
+    },
+    set apiDown(down: boolean) {
+      state.apiDown = down;
+    },
+    async stop() {
+      for (const socket of sockets) socket.destroy();
+      agent.destroy();
+      tls.closeAllConnections();
+      proxy.closeAllConnections();
+      await Promise.all(
+        [tls, proxy].map(
+          (s) =>
+            new Promise<void>((resolveClose) => {
+              s.close(() => {
+                resolveClose();
+              });
+            }),
+        ),
+      );
+    },
+  };
+}
