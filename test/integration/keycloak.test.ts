@@ -1,126 +1,621 @@
-/** Keycloak dev mode started with the realm synthesized into dist/ (ConfigMap labelled app: keycloak). */
-import { objectsOfKind } from './components/dist.js';
-import { startKeycloak, type Keycloak } from './components/keycloak.js';
+/**
+ * Keycloak dev mode started with the realm synthesized into dist/ (ConfigMap labelled app:
+ * keycloak), on the public hostname its dist/ Deployment sets (KC_HOSTNAME; back channel on
+ * loopback), with the demo users' passwords and client secrets given through the environment.
+ * One Keycloak serves the whole file:
+ * - discovery, JWKS, client credentials;
+ * - authorization code + PKCE for the web client, driven over HTTP; refresh with rotation;
+ * - the access tokens' claims against what dist/'s RequestAuthentications and
+ *   AuthorizationPolicies expect;
+ * - the real tokens fed to `meshward decide` on dist/, against the engine's access matrix;
+ * - order-service in `verify` mode against Keycloak's JWKS: real tokens in, tampered and
+ *   (genuinely) expired ones out;
+ * - Envoy with the gateway's synthesized filters (jwt_authn, local rate limit, body limit) in
+ *   front of order-service: 200, 401, 413, 429.
+ * Keycloak takes about a minute to start, so the Envoy gateway tests live here too.
+ */
+import { jwtVerify, createRemoteJWKSet, type JWTVerifyGetKey } from 'jose';
+import {
+  loadManifests,
+  matrix,
+  type Manifests,
+  type RequestToken,
+  type TokenKind,
+} from '../../policies/engine/index.js';
+import { anyOf } from '../../policies/engine/match.js';
+import { principalOf, workloadsOf, type Workload } from '../../policies/engine/workloads.js';
+import {
+  distFiles,
+  jwtRules,
+  requestPrincipalPatterns,
+  whenValues,
+  type JwtRule,
+} from './components/dist.js';
+import { startEnvoy } from './components/envoy.js';
+import {
+  gatewayBootstrap,
+  gatewayEnvoyFilters,
+  gatewayJwtAuthn,
+} from './components/gateway-envoy.js';
+import { setClientAttributes } from './components/keycloak.js';
+import { decideCalls, type MeshCall } from './components/mesh-decide.js';
+import {
+  authorize,
+  claimsOf,
+  clientCredentials,
+  exchangeCode,
+  jwksUri,
+  pkcePair,
+  refresh,
+  requestToken,
+  tampered,
+  tokensOf,
+  type TokenSet,
+} from './components/oidc.js';
+import { startOrderService, type OrderService } from './components/order-service.js';
+import { freePort, StartedServers } from './components/process.js';
+import {
+  startShopKeycloak,
+  type RealmClient,
+  type ShopKeycloak,
+} from './components/shop-keycloak.js';
 
-function distRealms(): Record<string, string> {
-  const realms: Record<string, string> = {};
-  for (const cm of objectsOfKind('ConfigMap').filter(
-    (c) => c.metadata.labels?.app === 'keycloak',
-  )) {
-    for (const [file, text] of Object.entries(
-      (cm.data as Record<string, string> | undefined) ?? {},
-    )) {
-      if (file.endsWith('.json')) realms[file] = text;
-    }
-  }
-  if (Object.keys(realms).length === 0) {
-    throw new Error('dist/ has no ConfigMap labelled app: keycloak with a realm *.json');
-  }
-  return realms;
+/**
+ * The internet client's address as the gateway sees it. dist/'s gateway IP allowlist admits only
+ * private ranges, so the client is a private address (a user on the corporate network).
+ */
+const CLIENT_IP = '192.168.1.10';
+const ROLES_CLAIM = 'request.auth.claims[realm_access][roles]';
+const SCOPE_CLAIM = 'request.auth.claims[scope]';
+const PRESENTER = 'request.auth.presenter';
+const LOCAL_RATE_LIMIT = 'envoy.filters.http.local_ratelimit';
+const BUFFER = 'envoy.filters.http.buffer';
+
+interface LocalRateLimit {
+  readonly token_bucket: {
+    readonly max_tokens: number;
+    readonly tokens_per_fill: number;
+    readonly fill_interval: string;
+  };
+  readonly response_headers_to_add?: readonly { readonly header: { key: string; value: string } }[];
 }
 
-let keycloak: Keycloak;
-let realmNames: string[];
-let realmJson: Realm[];
-
-interface Realm {
-  readonly realm: string;
-  readonly clients?: readonly {
-    readonly clientId: string;
-    readonly secret?: string;
-    readonly serviceAccountsEnabled?: boolean;
-  }[];
-}
+const started = new StartedServers();
+let shop: ShopKeycloak;
+/** The rule of the gateway's RequestAuthentication: the issuer and audiences at the edge. */
+let edgeRule: JwtRule;
+let keys: JWTVerifyGetKey;
 
 beforeAll(async () => {
-  const realms = distRealms();
-  realmJson = Object.values(realms).map((text) => JSON.parse(text) as Realm);
-  realmNames = realmJson.map((realm) => realm.realm);
-  keycloak = await startKeycloak(realms);
+  const rule = jwtRules('istio-system').at(0);
+  if (rule === undefined) throw new Error('dist/ has no RequestAuthentication in istio-system');
+  edgeRule = rule;
+  shop = started.add(await startShopKeycloak());
+  keys = createRemoteJWKSet(new URL(jwksUri(shop.endpoint)));
 }, 480_000);
 
-afterAll(async () => {
-  await keycloak.stop();
-});
+afterAll(() => started.stopAll());
+
+function serviceAccountClient(): RealmClient {
+  const client = shop.realm.clients?.find((c) => c.serviceAccountsEnabled === true);
+  if (client === undefined)
+    throw new Error(`realm ${shop.realm.realm} has no service-account client`);
+  return client;
+}
+
+const audiences = (claims: Record<string, unknown>): unknown[] =>
+  Array.isArray(claims.aud) ? claims.aud : [claims.aud];
+
+const realmRoles = (claims: Record<string, unknown>): string[] =>
+  (claims.realm_access as { roles?: string[] } | undefined)?.roles ?? [];
+
+const scopes = (claims: Record<string, unknown>): string[] =>
+  typeof claims.scope === 'string' ? claims.scope.split(' ') : [];
 
 describe('Keycloak with the dist/ realm', () => {
-  test('GIVEN the imported realms WHEN their OpenID discovery documents are fetched THEN each names its own issuer', async () => {
-    expect(realmNames.length).toBeGreaterThan(0);
-    for (const realm of realmNames) {
-      const response = await fetch(
-        `${keycloak.url}/realms/${realm}/.well-known/openid-configuration`,
-      );
-      const discovery = (await response.json()) as { issuer: string; jwks_uri: string };
+  test('GIVEN the imported realm WHEN its OpenID discovery document is fetched THEN its issuer is the one every RequestAuthentication of dist/ names', async () => {
+    const response = await fetch(
+      `${shop.keycloak.url}/realms/${shop.realm.realm}/.well-known/openid-configuration`,
+    );
+    const discovery = (await response.json()) as { issuer: string };
+    const issuers = [...new Set(jwtRules().map((rule) => rule.issuer))];
 
-      expect({ realm, status: response.status, issuer: discovery.issuer }).toEqual({
-        realm,
-        status: 200,
-        issuer: `${keycloak.url}/realms/${realm}`,
-      });
-    }
+    expect(response.status).toBe(200);
+    expect(issuers).toEqual([discovery.issuer]);
   });
 
-  test('GIVEN the imported realms WHEN their JWKS is fetched THEN it holds a signing key', async () => {
-    for (const realm of realmNames) {
-      const response = await fetch(`${keycloak.url}/realms/${realm}/protocol/openid-connect/certs`);
-      const jwks = (await response.json()) as { keys: { use?: string; alg?: string }[] };
+  test('GIVEN the imported realm WHEN its JWKS is fetched THEN it holds a signing key', async () => {
+    const response = await fetch(jwksUri(shop.endpoint));
+    const jwks = (await response.json()) as { keys: { use?: string }[] };
 
-      expect(response.status).toBe(200);
-      expect(jwks.keys.some((key) => key.use === 'sig')).toBe(true);
-    }
+    expect(response.status).toBe(200);
+    expect(jwks.keys.some((key) => key.use === 'sig')).toBe(true);
   });
 
   test('GIVEN each service-account client with its secret from the environment WHEN it asks for a client-credentials token THEN Keycloak issues one', async () => {
-    const clients = realmJson.flatMap((realm) =>
-      (realm.clients ?? [])
-        .filter((client) => client.serviceAccountsEnabled === true)
-        .map((client) => ({ realm: realm.realm, client })),
-    );
+    const clients = (shop.realm.clients ?? []).filter((c) => c.serviceAccountsEnabled === true);
     expect(clients.length).toBeGreaterThan(0);
 
-    for (const { realm, client } of clients) {
-      const placeholder = /^\$\{([A-Z0-9_]+)\}$/.exec(client.secret ?? '')?.[1];
-      const secret = placeholder === undefined ? client.secret : keycloak.secrets[placeholder];
-      const response = await fetch(
-        `${keycloak.url}/realms/${realm}/protocol/openid-connect/token`,
-        {
-          method: 'POST',
-          headers: { 'content-type': 'application/x-www-form-urlencoded' },
-          body: new URLSearchParams({
-            grant_type: 'client_credentials',
-            client_id: client.clientId,
-            client_secret: secret ?? '',
-          }),
-        },
-      );
-      const body = (await response.json()) as { access_token?: string; token_type?: string };
+    for (const client of clients) {
+      const tokens = await shop.clientToken(client.clientId);
 
-      expect({ client: client.clientId, status: response.status, type: body.token_type }).toEqual({
+      expect({ client: client.clientId, type: tokens.token_type }).toEqual({
         client: client.clientId,
-        status: 200,
         type: 'Bearer',
       });
     }
   });
 
   test('rejects a client-credentials request of a service-account client with a wrong secret', async () => {
-    const realm = realmJson.find((r) => r.clients?.some((c) => c.serviceAccountsEnabled === true));
-    const client = realm?.clients?.find((c) => c.serviceAccountsEnabled === true);
-    if (realm === undefined || client === undefined)
-      throw new Error('no service-account client in the dist/ realms');
-    const response = await fetch(
-      `${keycloak.url}/realms/${realm.realm}/protocol/openid-connect/token`,
-      {
-        method: 'POST',
-        headers: { 'content-type': 'application/x-www-form-urlencoded' },
-        body: new URLSearchParams({
-          grant_type: 'client_credentials',
-          client_id: client.clientId,
-          client_secret: 'wrong',
-        }),
-      },
-    );
+    const result = await clientCredentials(shop.endpoint, serviceAccountClient().clientId, 'wrong');
 
-    expect(response.status).toBe(401);
+    expect(result.status).toBe(401);
+  });
+});
+
+describe('authorization code + PKCE for the web client', () => {
+  const redirectUri = () => shop.webClient.redirectUris?.[0] ?? '';
+
+  test('GIVEN the USER and the ADMIN demo user WHEN each logs in through the login form with an S256 challenge THEN the code exchanged with the verifier yields access, refresh and ID tokens', async () => {
+    for (const roles of [['USER'], ['USER', 'ADMIN']]) {
+      const user = shop.user(roles);
+      const tokens = await shop.login(user);
+
+      const access = claimsOf(tokens.access_token);
+      const id = claimsOf(tokens.id_token ?? '');
+
+      expect({
+        user: user.username,
+        type: tokens.token_type,
+        presenter: access.azp,
+        refresh: typeof tokens.refresh_token,
+        idSubject: id.sub,
+        idAudience: id.aud,
+      }).toEqual({
+        user: user.username,
+        type: 'Bearer',
+        presenter: shop.webClient.clientId,
+        refresh: 'string',
+        idSubject: access.sub,
+        idAudience: shop.webClient.clientId,
+      });
+    }
+  });
+
+  test('rejects a code exchange with a wrong code verifier', async () => {
+    const user = shop.user(['USER']);
+    const pkce = pkcePair();
+    const { code } = await authorize(shop.endpoint, {
+      clientId: shop.webClient.clientId,
+      redirectUri: redirectUri(),
+      scope: 'openid',
+      codeChallenge: pkce.challenge,
+      username: user.username,
+      password: shop.passwordOf(user),
+    });
+
+    const result = await exchangeCode(shop.endpoint, {
+      clientId: shop.webClient.clientId,
+      redirectUri: redirectUri(),
+      code,
+      verifier: pkcePair().verifier,
+    });
+
+    expect(result).toMatchObject({ status: 400, error: 'invalid_grant' });
+  });
+
+  test('rejects an authorization request of the web client without a code challenge', async () => {
+    const url = new URL(
+      `${shop.keycloak.url}/realms/${shop.realm.realm}/protocol/openid-connect/auth`,
+    );
+    url.search = new URLSearchParams({
+      client_id: shop.webClient.clientId,
+      redirect_uri: redirectUri(),
+      response_type: 'code',
+      scope: 'openid',
+      state: 'no-pkce',
+    }).toString();
+
+    const response = await fetch(url, { redirect: 'manual' });
+    const location = new URL(response.headers.get('location') ?? 'about:blank');
+
+    expect({
+      status: response.status,
+      target: `${location.origin}${location.pathname}`,
+      error: location.searchParams.get('error'),
+    }).toEqual({ status: 302, target: redirectUri(), error: 'invalid_request' });
+  });
+});
+
+describe('refresh with rotation', () => {
+  test('GIVEN a logged-in user WHEN the refresh token is used THEN new tokens come back AND the used refresh token is refused afterwards', async () => {
+    const first = await shop.login(shop.user(['USER']));
+    const oldRefresh = first.refresh_token ?? '';
+
+    const refreshed = tokensOf(
+      await refresh(shop.endpoint, shop.webClient.clientId, oldRefresh),
+      'first refresh',
+    );
+    const reused = await refresh(shop.endpoint, shop.webClient.clientId, oldRefresh);
+
+    expect(refreshed.refresh_token).toEqual(expect.any(String));
+    expect(refreshed.refresh_token).not.toBe(oldRefresh);
+    expect(claimsOf(refreshed.access_token).sub).toBe(claimsOf(first.access_token).sub);
+    expect(reused).toMatchObject({ status: 400, error: 'invalid_grant' });
+  });
+});
+
+describe('access-token claims against the dist/ policies', () => {
+  function expectMeshIdentity(claims: Record<string, unknown>): void {
+    const issuer = String(claims.iss);
+    expect(issuer).toBe(edgeRule.issuer);
+    for (const audience of edgeRule.audiences ?? []) expect(audiences(claims)).toContain(audience);
+    expect(claims.sub).toEqual(expect.stringMatching(/.+/));
+    // Istio's request principal is <iss>/<sub>; every pattern of dist/ must accept it.
+    const principal = `${issuer}/${String(claims.sub)}`;
+    expect(requestPrincipalPatterns().filter((pattern) => !anyOf([pattern])(principal))).toEqual(
+      [],
+    );
+  }
+
+  test('GIVEN each demo user WHEN logged in THEN the access token carries the issuer, audiences and request principal of dist/ AND exactly the user’s realm roles among those the policies check', async () => {
+    const checkedRoles = whenValues(ROLES_CLAIM);
+    expect(checkedRoles.length).toBeGreaterThan(0);
+
+    for (const user of shop.realm.users ?? []) {
+      const claims = claimsOf((await shop.login(user)).access_token);
+
+      expectMeshIdentity(claims);
+      expect({
+        user: user.username,
+        roles: realmRoles(claims)
+          .filter((role) => checkedRoles.includes(role))
+          .sort(),
+      }).toEqual({
+        user: user.username,
+        roles: (user.realmRoles ?? []).filter((role) => checkedRoles.includes(role)).sort(),
+      });
+    }
+  });
+
+  test('GIVEN the scopes the policies check WHEN a user logs in asking for them THEN `scope` contains them, AND only then', async () => {
+    const checkedScopes = whenValues(SCOPE_CLAIM);
+    expect(checkedScopes.length).toBeGreaterThan(0);
+    const user = shop.user(['USER']);
+
+    const asked = claimsOf(
+      (await shop.login(user, ['openid', ...checkedScopes].join(' '))).access_token,
+    );
+    const plain = claimsOf((await shop.login(user)).access_token);
+
+    expect(scopes(asked)).toEqual(expect.arrayContaining(checkedScopes));
+    expect(scopes(plain).filter((scope) => checkedScopes.includes(scope))).toEqual([]);
+  });
+
+  test('GIVEN the service-account client WHEN it gets a client-credentials token THEN it carries the mesh identity AND the presenter (azp) the policies name', async () => {
+    const client = serviceAccountClient();
+
+    const claims = claimsOf((await shop.clientToken(client.clientId)).access_token);
+
+    expectMeshIdentity(claims);
+    expect(whenValues(PRESENTER)).toContain(claims.azp);
+    expect(claims.azp).toBe(client.clientId);
+  });
+});
+
+describe('with real tokens', () => {
+  let alice: TokenSet;
+  let aliceAdminRead: TokenSet;
+  let bob: TokenSet;
+  let reconciler: TokenSet;
+
+  beforeAll(async () => {
+    alice = await shop.login(shop.user(['USER']));
+    aliceAdminRead = await shop.login(
+      shop.user(['USER']),
+      ['openid', ...whenValues(SCOPE_CLAIM)].join(' '),
+    );
+    bob = await shop.login(shop.user(['USER', 'ADMIN']));
+    reconciler = await shop.clientToken(serviceAccountClient().clientId);
+  }, 120_000);
+
+  const asRequestToken = (jwt: string): Promise<RequestToken> =>
+    requestToken(jwt, { keys, issuer: edgeRule.issuer, audiences: edgeRule.audiences ?? [] });
+
+  /** The token with more roles written into it: its signature no longer matches. */
+  const forged = (tokens: TokenSet): string =>
+    tampered(tokens.access_token, { realm_access: { roles: ['USER', 'ADMIN'] } });
+
+  describe('meshward decide on dist/', () => {
+    let manifests: Manifests;
+    let workloads: Workload[];
+
+    beforeAll(() => {
+      manifests = loadManifests(distFiles());
+      workloads = workloadsOf(manifests);
+    });
+
+    const workload = (namespace: string, name: string): Workload => {
+      const found = workloads.find((w) => w.namespace === namespace && w.name === name);
+      if (found === undefined) throw new Error(`dist/ has no workload ${namespace}/${name}`);
+      return found;
+    };
+
+    test('GIVEN the real tokens of the USER, the ADMIN and the reconciler WHEN the CLI decides the access-matrix requests THEN each gets the intended outcome', async () => {
+      const orders = workload('shop', 'order-service');
+      const payments = workload('shop', 'payment-service');
+      const fromReconciler = principalOf(workload('shop', 'payment-reconciler'));
+      const reconcile = 'POST /api/internal/reconcile';
+      const [user, admin, client, bad] = await Promise.all([
+        asRequestToken(alice.access_token),
+        asRequestToken(bob.access_token),
+        asRequestToken(reconciler.access_token),
+        asRequestToken(forged(alice)),
+      ]);
+      // [who, from, to, request, token, expected "outcome status"]
+      const cases: [string, string, Workload, string, RequestToken | undefined, string][] = [
+        ['USER', 'internet', orders, 'GET /api/orders', user, 'allow 200'],
+        ['USER', 'internet', orders, 'GET /api/admin/x', user, 'deny 403'],
+        ['ADMIN', 'internet', orders, 'GET /api/admin/x', admin, 'allow 200'],
+        ['no token', 'internet', orders, 'GET /api/orders', undefined, 'deny 403'],
+        ['forged USER token', 'internet', orders, 'GET /api/orders', bad, 'unauthenticated 401'],
+        ['reconciler', fromReconciler, payments, reconcile, client, 'allow 200'],
+        ['reconciler with a USER token', fromReconciler, payments, reconcile, user, 'deny 403'],
+      ];
+      const calls: MeshCall[] = cases.map(([, from, to, request, token]) => {
+        const [method = '', path = ''] = request.split(' ');
+        return { from, to, method, path, ...(token === undefined ? {} : { token }) };
+      });
+
+      const decisions = decideCalls(manifests, calls, CLIENT_IP);
+
+      expect(
+        cases.map(([who, , , request], i) => ({
+          call: `${who} ${request}`,
+          decision: `${String(decisions.at(i)?.outcome)} ${String(decisions.at(i)?.status)}`,
+        })),
+      ).toEqual(
+        cases.map(([who, , , request, , expected]) => ({
+          call: `${who} ${request}`,
+          decision: expected,
+        })),
+      );
+      expect([user.valid, admin.valid, client.valid, bad.valid]).toEqual([true, true, true, false]);
+    });
+
+    test('GIVEN the engine’s access matrix of dist/ WHEN every cell whose token kind a real token has is decided with that real token THEN the CLI gives the cell’s outcome', async () => {
+      const m = matrix(manifests, { clientIp: CLIENT_IP });
+      const realTokens: Partial<Record<TokenKind, RequestToken>> = {
+        user: await asRequestToken(alice.access_token),
+        'user+admin:read': await asRequestToken(aliceAdminRead.access_token),
+        client: await asRequestToken(reconciler.access_token),
+        invalid: await asRequestToken(forged(alice)),
+      };
+      // `client` cells stand for the caller's own client-credentials token: only the reconciler has a real one.
+      const reconcilerCaller = `shop/${workload('shop', 'payment-reconciler').serviceAccount}`;
+      const cells = m.cells.filter(
+        (cell) =>
+          (cell.token === 'none' || realTokens[cell.token] !== undefined) &&
+          (cell.token !== 'client' || cell.caller === reconcilerCaller),
+      );
+      const calls: MeshCall[] = cells.map((cell) => {
+        const caller = m.callers.find((c) => c.name === cell.caller);
+        const [namespace = '', name = ''] = cell.service.split('/');
+        const token = realTokens[cell.token];
+        return {
+          from: caller?.kind === 'gateway' ? 'internet' : (caller?.principal ?? 'plaintext'),
+          to: workload(namespace, name),
+          method: cell.method,
+          path: cell.path,
+          ...(token === undefined ? {} : { token }),
+        };
+      });
+
+      const decisions = decideCalls(manifests, calls, CLIENT_IP);
+      const differences = cells
+        .map((cell, i) => ({
+          cell: `${cell.service} ${cell.method} ${cell.path} from ${cell.caller} with ${cell.token}`,
+          matrix: `${cell.outcome} ${String(cell.status)}`,
+          real: `${String(decisions.at(i)?.outcome)} ${String(decisions.at(i)?.status)}`,
+        }))
+        .filter((d) => d.matrix !== d.real);
+
+      expect(new Set(cells.map((cell) => cell.token))).toEqual(
+        new Set(['none', 'user', 'user+admin:read', 'client', 'invalid']),
+      );
+      expect(cells.filter((cell) => cell.outcome === 'allow').length).toBeGreaterThan(0);
+      expect(differences).toEqual([]);
+    });
+  });
+
+  describe('order-service in verify mode', () => {
+    let service: OrderService;
+
+    beforeAll(async () => {
+      service = started.add(
+        await startOrderService('order-service-verify', {
+          AUTH_MODE: 'verify',
+          JWKS_URI: jwksUri(shop.endpoint),
+          // exp is checked to the second, so the expired token below need not age 30 s more
+          JWT_CLOCK_TOLERANCE_SECONDS: '0',
+        }),
+      );
+    }, 120_000);
+
+    const getOrders = (jwt: string) =>
+      fetch(`${service.url}/api/orders`, { headers: { authorization: `Bearer ${jwt}` } });
+
+    test('GIVEN the issuer and audience dist/ configures WHEN the real tokens of the users and the reconciler are presented THEN order-service accepts each', async () => {
+      const statuses = await Promise.all(
+        [alice, bob, reconciler].map(
+          async (tokens) => (await getOrders(tokens.access_token)).status,
+        ),
+      );
+
+      expect(service.env).toMatchObject({ JWT_ISSUER: edgeRule.issuer });
+      expect(statuses).toEqual([200, 200, 200]);
+    });
+
+    test('rejects a real token whose claims were changed after signing with 401', async () => {
+      const response = await getOrders(forged(alice));
+
+      expect(response.status).toBe(401);
+    });
+
+    test('rejects a genuinely expired Keycloak token with 401', async () => {
+      const client = serviceAccountClient();
+      const restore = await setClientAttributes(shop.keycloak, shop.realm.realm, client.clientId, {
+        'access.token.lifespan': '1',
+      });
+      let shortLived: string;
+      try {
+        shortLived = (await shop.clientToken(client.clientId)).access_token;
+      } finally {
+        await restore();
+      }
+      const { iat = 0, exp = 0 } = claimsOf(shortLived);
+      // The token's own expiry is the event: wait until the clock has passed it.
+      await new Promise((resolveWait) => setTimeout(resolveWait, exp * 1000 + 1000 - Date.now()));
+
+      const response = await getOrders(shortLived);
+      const genuine = await jwtVerify(shortLived, keys, {
+        issuer: edgeRule.issuer,
+        currentDate: new Date(iat * 1000),
+      }).then(
+        () => true,
+        () => false,
+      );
+      const afterRestore = claimsOf((await shop.clientToken(client.clientId)).access_token);
+
+      expect({ lifespan: exp - iat, genuine, status: response.status }).toEqual({
+        lifespan: 1,
+        genuine: true,
+        status: 401,
+      });
+      expect((afterRestore.exp ?? 0) - (afterRestore.iat ?? 0)).toBe(
+        shop.realm.accessTokenLifespan,
+      );
+    });
+  });
+
+  /**
+   * Envoy with the ingress gateway's filters from dist/ in front of order-service: jwt_authn built
+   * from the gateway's RequestAuthentication (JWKS fetched by Envoy from this Keycloak), then the
+   * local-rate-limit and buffer filters with their `typed_config` taken unchanged from dist/'s
+   * EnvoyFilters. order-service runs as dist/ configures it (AUTH_MODE mesh: it trusts the token
+   * the gateway forwarded). Envoy's own answers carry no `x-request-id`; order-service sets one on
+   * every response, so a response tells who answered.
+   */
+  describe('Envoy with the gateway filters of dist/ in front of order-service', () => {
+    let rateLimit: LocalRateLimit;
+    let maxRequestBytes: number;
+    /** The listener of the single requests; the burst gets its own (its own token bucket). */
+    let gatewayUrl: string;
+    let burstUrl: string;
+
+    beforeAll(async () => {
+      const filters = gatewayEnvoyFilters([LOCAL_RATE_LIMIT, BUFFER]);
+      rateLimit = filters.find((f) => f.name === LOCAL_RATE_LIMIT)
+        ?.typed_config as unknown as LocalRateLimit;
+      maxRequestBytes = Number(
+        filters.find((f) => f.name === BUFFER)?.typed_config.max_request_bytes,
+      );
+      const orderService = started.add(
+        await startOrderService('order-service-gateway', { JWKS_URI: jwksUri(shop.endpoint) }),
+      );
+      const [gatewayPort, burstPort] = [await freePort(), await freePort()];
+      started.add(
+        await startEnvoy(
+          'gateway',
+          gatewayBootstrap({
+            listeners: { gateway: gatewayPort, burst: burstPort },
+            filters: [gatewayJwtAuthn(new URL(shop.keycloak.url).origin, 'keycloak'), ...filters],
+            clusters: {
+              'order-service': Number(new URL(orderService.url).port),
+              keycloak: Number(new URL(shop.keycloak.url).port),
+            },
+          }),
+        ),
+      );
+      gatewayUrl = `http://127.0.0.1:${String(gatewayPort)}`;
+      burstUrl = `http://127.0.0.1:${String(burstPort)}`;
+    }, 120_000);
+
+    const bearer = (jwt: string) => ({ authorization: `Bearer ${jwt}` });
+
+    test('GIVEN a real USER token WHEN GET /api/orders passes the gateway filters THEN order-service answers 200 with the forwarded token', async () => {
+      const response = await fetch(`${gatewayUrl}/api/orders`, {
+        headers: bearer(alice.access_token),
+      });
+
+      expect(response.status).toBe(200);
+      expect(response.headers.get('x-request-id')).not.toBeNull();
+      expect(await response.json()).toEqual({ orders: [] });
+    });
+
+    test('rejects a forged and a malformed bearer token with 401 before order-service', async () => {
+      for (const token of [forged(alice), 'not-a-jwt']) {
+        const response = await fetch(`${gatewayUrl}/api/orders`, { headers: bearer(token) });
+
+        expect({
+          status: response.status,
+          challenge: response.headers.get('www-authenticate'),
+          requestId: response.headers.get('x-request-id'),
+        }).toEqual({
+          status: 401,
+          challenge: expect.stringContaining('invalid_token'),
+          requestId: null,
+        });
+      }
+    });
+
+    test('GIVEN the body limit of dist/ WHEN a POST body is one byte over it THEN Envoy answers 413 AND a body of exactly the limit reaches order-service', async () => {
+      expect(maxRequestBytes).toBeGreaterThan(0);
+      const post = (bytes: number) =>
+        fetch(`${gatewayUrl}/api/orders`, {
+          method: 'POST',
+          headers: { ...bearer(alice.access_token), 'content-type': 'application/json' },
+          body: 'x'.repeat(bytes),
+        });
+
+      const over = await post(maxRequestBytes + 1);
+      const atLimit = await post(maxRequestBytes);
+
+      expect({ status: over.status, requestId: over.headers.get('x-request-id') }).toEqual({
+        status: 413,
+        requestId: null,
+      });
+      expect(atLimit.headers.get('x-request-id')).not.toBeNull();
+    });
+
+    test('GIVEN the token bucket of dist/ WHEN a burst of three buckets arrives at once THEN the bucket passes AND the rest get 429 with the rate-limit header of dist/', async () => {
+      const bucket = rateLimit.token_bucket;
+      const fillSeconds = Number(/^(\d+(?:\.\d+)?)s$/.exec(bucket.fill_interval)?.[1]);
+      const headers = (rateLimit.response_headers_to_add ?? []).map((h) => h.header);
+      expect(headers.length).toBeGreaterThan(0);
+
+      const startedAt = Date.now();
+      const responses = await Promise.all(
+        Array.from({ length: 3 * bucket.max_tokens }, () =>
+          fetch(`${burstUrl}/api/public/catalog`).then(async (response) => {
+            await response.arrayBuffer();
+            return response;
+          }),
+        ),
+      );
+      // The bucket starts full and refills tokens_per_fill every fill_interval during the burst.
+      const fills = Math.floor((Date.now() - startedAt) / (fillSeconds * 1000)) + 1;
+      const passed = responses.filter((r) => r.status === 200).length;
+      const limited = responses.filter((r) => r.status === 429);
+
+      expect(passed + limited.length).toBe(responses.length);
+      expect(passed).toBeGreaterThanOrEqual(bucket.max_tokens);
+      expect(passed).toBeLessThanOrEqual(bucket.max_tokens + fills * bucket.tokens_per_fill);
+      expect(limited.length).toBeGreaterThan(0);
+      for (const response of limited) {
+        for (const header of headers) expect(response.headers.get(header.key)).toBe(header.value);
+        expect(response.headers.get('x-request-id')).toBeNull();
+      }
+    });
   });
 });

@@ -35,3 +35,60 @@ export function distObjects(): KubeObject[] {
 export function objectsOfKind(kind: string): KubeObject[] {
   return distObjects().filter((object) => object.kind === kind);
 }
+
+export interface JwtRule {
+  readonly issuer: string;
+  readonly audiences?: readonly string[];
+  readonly jwksUri?: string;
+  readonly forwardOriginalToken?: boolean;
+}
+
+/** The jwtRules of the RequestAuthentications in `namespace` (all namespaces when omitted). */
+export function jwtRules(namespace?: string): JwtRule[] {
+  return objectsOfKind('RequestAuthentication')
+    .filter((ra) => namespace === undefined || ra.metadata.namespace === namespace)
+    .flatMap((ra) => (ra.spec as { jwtRules?: JwtRule[] } | undefined)?.jwtRules ?? []);
+}
+
+/** The environment a Deployment's first container gets from literal `value`s. */
+export function deploymentEnv(namespace: string, name: string): Record<string, string> {
+  const deployment = objectsOfKind('Deployment').find(
+    (d) => d.metadata.namespace === namespace && d.metadata.name === name,
+  );
+  if (deployment === undefined) throw new Error(`dist/ has no Deployment ${namespace}/${name}`);
+  const spec = deployment.spec as {
+    template: { spec: { containers: { env?: { name: string; value?: string }[] }[] } };
+  };
+  const env: Record<string, string> = {};
+  for (const variable of spec.template.spec.containers[0]?.env ?? []) {
+    if (variable.value !== undefined) env[variable.name] = variable.value;
+  }
+  return env;
+}
+
+interface AuthorizationRule {
+  readonly from?: readonly { readonly source?: { readonly requestPrincipals?: string[] } }[];
+  readonly when?: readonly { readonly key: string; readonly values?: string[] }[];
+}
+
+function authorizationRules(): AuthorizationRule[] {
+  return objectsOfKind('AuthorizationPolicy').flatMap(
+    (ap) => (ap.spec as { rules?: AuthorizationRule[] } | undefined)?.rules ?? [],
+  );
+}
+
+/** The `values` the AuthorizationPolicies' `when` conditions on `key` accept, deduplicated. */
+export function whenValues(key: string): string[] {
+  const values = authorizationRules().flatMap((rule) =>
+    (rule.when ?? []).filter((w) => w.key === key).flatMap((w) => w.values ?? []),
+  );
+  return [...new Set(values)];
+}
+
+/** Every `requestPrincipals` pattern of the AuthorizationPolicies, deduplicated. */
+export function requestPrincipalPatterns(): string[] {
+  const patterns = authorizationRules().flatMap((rule) =>
+    (rule.from ?? []).flatMap((f) => f.source?.requestPrincipals ?? []),
+  );
+  return [...new Set(patterns)];
+}

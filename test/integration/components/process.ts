@@ -151,3 +151,24 @@ export function run(
   if (result.error) throw new Error(`${command} ${args.join(' ')}: ${result.error.message}`);
   return { status: result.status ?? -1, stdout: result.stdout, stderr: result.stderr };
 }
+
+export interface Stoppable {
+  stop(): Promise<void>;
+}
+
+/**
+ * The servers a test file started, stopped in reverse order by `stopAll`. Call that in afterAll:
+ * it runs even when beforeAll failed halfway, and stops what had been started by then.
+ */
+export class StartedServers {
+  private readonly servers: Stoppable[] = [];
+
+  add<T extends Stoppable>(server: T): T {
+    this.servers.push(server);
+    return server;
+  }
+
+  async stopAll(): Promise<void> {
+    for (const server of this.servers.splice(0).reverse()) await server.stop();
+  }
+}

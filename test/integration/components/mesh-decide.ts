@@ -1,0 +1,149 @@
+/**
+ * `meshward decide` as other tools drive it: the CLI spawned on dist/, one request line per call
+ * hop on stdin, one decision line per hop on stdout. A call from the internet takes two hops, as
+ * in the mesh: the ingress gateway (plaintext from the client's address), then the workload's
+ * sidecar (mTLS from the gateway's identity).
+ */
+import { join } from 'node:path';
+import type {
+  Decision,
+  Manifests,
+  MeshRequest,
+  RequestToken,
+} from '../../../policies/engine/index.js';
+import { isRecord } from '../../../policies/engine/model.js';
+import { ingressGateway, principalOf, type Workload } from '../../../policies/engine/workloads.js';
+import { run } from './process.js';
+import { distDir, repoRoot } from './tools.js';
+
+export interface MeshCall {
+  /**
+   * `internet`: a client outside the mesh, through the ingress gateway; `plaintext`: an in-mesh
+   * caller without a sidecar; otherwise the caller's mesh identity (mTLS).
+   */
+  readonly from: string;
+  readonly to: Workload;
+  readonly method: string;
+  readonly path: string;
+  readonly token?: RequestToken;
+}
+
+/** Runs `meshward decide --manifests dist/` on the requests; throws unless it answers each. */
+export function decideWithCli(requests: readonly MeshRequest[]): Decision[] {
+  const result = run(
+    process.execPath,
+    [join(repoRoot, 'policies/engine/bin/meshward.js'), 'decide', '--manifests', distDir],
+    { input: requests.map((request) => `${JSON.stringify(request)}\n`).join('') },
+  );
+  const lines = result.stdout.split('\n').filter((line) => line !== '');
+  if (result.status !== 0 || lines.length !== requests.length) {
+    throw new Error(
+      `meshward decide exited ${String(result.status)} with ${String(lines.length)} of ${String(requests.length)} decisions:\n${result.stderr}`,
+    );
+  }
+  return lines.map((line) => JSON.parse(line) as Decision);
+}
+
+/**
+ * The :authority a caller uses for a workload: the host of the VirtualService routing to one of
+ * its Services, else the Service's cluster name.
+ */
+export function hostOf(manifests: Manifests, workload: Workload): string {
+  const services = manifests.objects.filter((o) => {
+    const selector = o.spec?.selector;
+    return (
+      o.kind === 'Service' &&
+      o.metadata.namespace === workload.namespace &&
+      isRecord(selector) &&
+      Object.keys(selector).length > 0 &&
+      Object.entries(selector).every(([key, value]) => workload.labels[key] === value)
+    );
+  });
+  const names = services.map((s) => `${s.metadata.name}.${workload.namespace}.svc.cluster.local`);
+  for (const vs of manifests.objects.filter((o) => o.kind === 'VirtualService')) {
+    const http = Array.isArray(vs.spec?.http) ? vs.spec.http.filter(isRecord) : [];
+    const routesHere = http.some(
+      (h) =>
+        Array.isArray(h.route) &&
+        h.route.some(
+          (r) =>
+            isRecord(r) && isRecord(r.destination) && names.includes(String(r.destination.host)),
+        ),
+    );
+    const host = Array.isArray(vs.spec?.hosts) ? vs.spec.hosts.at(0) : undefined;
+    if (routesHere && typeof host === 'string') return host;
+  }
+  return names[0] ?? `${workload.name}.${workload.namespace}.svc.cluster.local`;
+}
+
+/** The port a request arrives on: the workload's first container port. */
+function portOf(workload: Workload): { port?: number } {
+  const port = workload.ports.at(0);
+  return port === undefined ? {} : { port };
+}
+
+/**
+ * Decides every call with one CLI run. An internet call is decided by the gateway hop when the
+ * gateway refuses it, else by the workload hop behind it.
+ */
+export function decideCalls(
+  manifests: Manifests,
+  calls: readonly MeshCall[],
+  clientIp: string,
+): Decision[] {
+  const gateway = ingressGateway(manifests, 'istio-system');
+  const requests: MeshRequest[] = [];
+  const hops = calls.map((call) => {
+    const base = {
+      method: call.method,
+      path: call.path,
+      host: hostOf(manifests, call.to),
+      protocol: 'http' as const,
+      tokens: call.token === undefined ? [] : [call.token],
+    };
+    const toWorkload = {
+      namespace: call.to.namespace,
+      labels: call.to.labels,
+      ...portOf(call.to),
+    };
+    const first = requests.length;
+    if (call.from === 'internet') {
+      requests.push(
+        {
+          ...base,
+          destination: {
+            namespace: gateway.namespace,
+            labels: gateway.labels,
+            ...portOf(gateway),
+          },
+          source: { mtls: false, ip: clientIp },
+          remoteIp: clientIp,
+        },
+        {
+          ...base,
+          destination: toWorkload,
+          source: { mtls: true, principal: principalOf(gateway), ip: '10.0.0.9' },
+          remoteIp: clientIp,
+        },
+      );
+    } else {
+      requests.push({
+        ...base,
+        destination: toWorkload,
+        source:
+          call.from === 'plaintext'
+            ? { mtls: false, ip: '10.0.0.9' }
+            : { mtls: true, principal: call.from, ip: '10.0.0.9' },
+        remoteIp: '10.0.0.9',
+      });
+    }
+    return { first, count: requests.length - first };
+  });
+  const decisions = decideWithCli(requests.map((request, i) => ({ ...request, id: i })));
+  return hops.map(({ first, count }) => {
+    const head = decisions.at(first);
+    const last = decisions.at(first + count - 1);
+    if (head === undefined || last === undefined) throw new Error('missing decision');
+    return head.outcome === 'allow' ? last : head;
+  });
+}
