@@ -2,7 +2,7 @@
 # shellcheck source-path=SCRIPTDIR
 # The access matrix's key rows over real HTTP, against a cluster deployed with kind-up.sh /
 # minikube-up.sh: real tokens from Keycloak through the gateway (authorization code + PKCE for
-# the demo users), then public 200, no token 403, USER 200 on own orders, USER 403 on admin,
+# the demo users), then shop-web and public 200, no token 403, USER 200 on own orders, USER 403 on admin,
 # ADMIN 200, payment-service unreachable from outside, plaintext pod refused.
 #
 #   scripts/e2e-smoke.sh [--dry-run] [--context NAME] [--port LOCAL_PORT]   (default port 8443)
@@ -126,12 +126,14 @@ else
   [[ -n "${user_token}" && -n "${admin_token}" ]] || die "could not get the demo users' tokens from Keycloak"
 fi
 
+expect 'shop-web, no token' 200 GET /
 expect 'public route, no token' 200 GET /api/public/catalog
 expect 'protected route, no token' 403 GET /api/orders
 expect 'USER on own orders' 200 GET /api/orders "${user_token}"
 expect 'USER on an admin route' 403 GET /api/admin/stats "${user_token}"
 expect 'ADMIN on an admin route' 200 GET /api/admin/stats "${admin_token}"
-expect 'payment-service is not routed from outside' 404 GET /api/payments/1 "${user_token}"
+# The gateway's ALLOW policy names no payment-service route: refused before routing (403).
+expect 'payment-service is not reachable from outside' 403 GET /api/payments/1 "${user_token}"
 
 # A pod without a sidecar (namespace default has no injection) speaks plaintext: STRICT resets it.
 plain=("${K[@]}" -n default run meshward-smoke-plaintext --image=curlimages/curl:8.10.1

@@ -162,7 +162,8 @@ async function adminToken(keycloak: Keycloak): Promise<string> {
   return body.access_token;
 }
 
-async function adminApi(
+/** Calls Keycloak's admin REST API (`path` after /admin/realms/) as the bootstrap admin. */
+export async function adminApi(
   keycloak: Keycloak,
   path: string,
   init: { method?: string; body?: unknown } = {},

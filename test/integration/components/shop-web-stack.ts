@@ -20,8 +20,7 @@
  * on dist/. `keycloakDown` / `apiDown` make the edge answer 503 "no healthy upstream", as
  * Envoy does when a backend has no ready endpoint.
  */
-import { randomBytes } from 'node:crypto';
-import { cpSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync } from 'node:fs';
 import {
   Agent,
   createServer as createHttpServer,
@@ -34,128 +33,33 @@ import {
 import { createServer as createHttpsServer } from 'node:https';
 import { connect, type AddressInfo, type Socket } from 'node:net';
 import { join } from 'node:path';
-import { objectsOfKind } from './dist.js';
+import { AUTH_HOST, SHOP_HOST } from '../../../policies/gateway.js';
+import { adminApi, distRealms, type Keycloak, startKeycloak } from './keycloak.js';
 import { freePort, run, runDir, type Server, startServer, waitUntil } from './process.js';
-import { repoRoot, tools } from './tools.js';
+import { repoRoot } from './tools.js';
 
-export const SHOP_HOST = 'shop.example.com';
-export const AUTH_HOST = 'auth.shop.example.com';
+export { AUTH_HOST, SHOP_HOST };
 
 /** The realm JSON files of dist/ (ConfigMaps labelled app: keycloak), by file name. */
-export function distRealmFiles(): Record<string, string> {
-  const realms: Record<string, string> = {};
-  for (const cm of objectsOfKind('ConfigMap').filter(
-    (c) => c.metadata.labels?.app === 'keycloak',
-  )) {
-    for (const [file, text] of Object.entries(
-      (cm.data as Record<string, string> | undefined) ?? {},
-    )) {
-      if (file.endsWith('.json')) realms[file] = text;
-    }
-  }
-  if (Object.keys(realms).length === 0) throw new Error('dist/ has no realm ConfigMap');
-  return realms;
-}
+export const distRealmFiles = distRealms;
 
-export interface PublicKeycloak {
-  /** Loopback URL (back channel: JWKS, admin API). */
-  readonly url: string;
-  /** `${NAME}` placeholder → value given through the environment (user passwords, secrets). */
-  readonly secrets: Readonly<Record<string, string>>;
+export interface PublicKeycloak extends Keycloak {
   /** Calls the admin REST API of `realm` (`path` after /admin/realms/<realm>). */
   admin(realm: string, path: string, method?: string): Promise<unknown>;
-  stop(): Promise<void>;
 }
 
 /**
  * Keycloak dev mode with `realms` imported, its public URL `publicUrl` (--hostname) behind a
- * TLS-terminating proxy that sends X-Forwarded-* headers. Its own copy of the distribution.
+ * TLS-terminating proxy that sends X-Forwarded-* headers, as the Deployment runs it.
  */
 export async function startPublicKeycloak(
   realms: Record<string, string>,
   publicUrl: string,
 ): Promise<PublicKeycloak> {
-  const home = join(runDir, `keycloak-shop-web-${String(Date.now())}`);
-  cpSync(tools.keycloakHome(), home, { recursive: true });
-  mkdirSync(join(home, 'data/import'), { recursive: true });
-  const secrets: Record<string, string> = {};
-  for (const [file, text] of Object.entries(realms)) {
-    writeFileSync(join(home, 'data/import', file), text);
-    for (const m of text.matchAll(/\$\{([A-Z][A-Z0-9_]*)\}/g)) {
-      secrets[m[1]] = randomBytes(18).toString('base64url');
-    }
-  }
-  const [httpPort, managementPort] = [await freePort(), await freePort()];
-  const adminUser = 'meshward-admin';
-  const adminPassword = randomBytes(18).toString('base64url');
-  const server = startServer(
-    'keycloak-shop-web',
-    join(home, 'bin/kc.sh'),
-    [
-      'start-dev',
-      '--import-realm',
-      '--db=dev-mem',
-      '--http-host=127.0.0.1',
-      `--http-port=${String(httpPort)}`,
-      `--http-management-port=${String(managementPort)}`,
-      '--health-enabled=true',
-      '--cache=local',
-      `--hostname=${publicUrl}`,
-      '--hostname-backchannel-dynamic=true',
-      '--proxy-headers=xforwarded',
-    ],
-    {
-      env: {
-        ...process.env,
-        ...secrets,
-        JAVA_HOME: process.env.KEYCLOAK_JAVA_HOME ?? '/usr/lib/jvm/temurin-25-jdk-amd64',
-        JAVA_OPTS_APPEND: '--add-opens=java.base/java.lang=ALL-UNNAMED',
-        KC_BOOTSTRAP_ADMIN_USERNAME: adminUser,
-        KC_BOOTSTRAP_ADMIN_PASSWORD: adminPassword,
-      },
-      cwd: home,
-    },
-  );
-  const url = `http://127.0.0.1:${String(httpPort)}`;
-  try {
-    await waitUntil(
-      server,
-      'ready',
-      async () => (await fetch(`http://127.0.0.1:${String(managementPort)}/health/ready`)).ok,
-      420_000,
-    );
-  } catch (error) {
-    await server.stop();
-    throw error;
-  }
-  const adminToken = async (): Promise<string> => {
-    const res = await fetch(`${url}/realms/master/protocol/openid-connect/token`, {
-      method: 'POST',
-      headers: { 'content-type': 'application/x-www-form-urlencoded' },
-      body: new URLSearchParams({
-        grant_type: 'password',
-        client_id: 'admin-cli',
-        username: adminUser,
-        password: adminPassword,
-      }),
-    });
-    const body = (await res.json()) as { access_token?: string };
-    if (body.access_token === undefined) throw new Error(`admin login: ${String(res.status)}`);
-    return body.access_token;
-  };
+  const keycloak = await startKeycloak(realms, { hostname: publicUrl, proxyHeaders: 'xforwarded' });
   return {
-    url,
-    secrets,
-    async admin(realm, path, method = 'GET') {
-      const res = await fetch(`${url}/admin/realms/${realm}${path}`, {
-        method,
-        headers: { authorization: `Bearer ${await adminToken()}` },
-      });
-      if (!res.ok)
-        throw new Error(`admin ${method} ${path}: ${String(res.status)} ${await res.text()}`);
-      return res.status === 204 ? undefined : res.json();
-    },
-    stop: () => server.stop(),
+    ...keycloak,
+    admin: (realm, path, method = 'GET') => adminApi(keycloak, `${realm}${path}`, { method }),
   };
 }
 
