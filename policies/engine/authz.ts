@@ -14,6 +14,21 @@ export interface CompiledPolicy {
   readonly http: readonly Check[];
   /** Rule checks for TCP connections (HTTP-only fields dropped per action). */
   readonly tcp: readonly Check[];
+  /**
+   * The field checks of every rule that read the request's connection: peer identity
+   * (principal, namespace, service account, trust domain), source and remote IP, and the
+   * unobservable `experimental.*` keys. They never read `auth`.
+   */
+  readonly peerChecks: readonly Check[];
+  /**
+   * The field checks of every rule that read the JWT identity (`requestPrincipals`,
+   * `request.auth.*`): they read only `auth`. Each rule check above is a boolean
+   * combination of field checks, and every field check is a peer check, an auth check or
+   * reads only the operation (host, port, method, path, headers, destination IP, SNI); so
+   * two requests that agree on the operation and on every peer and auth check get the
+   * same match results.
+   */
+  readonly authChecks: readonly Check[];
 }
 
 type Getter = (ctx: RequestContext) => string | readonly string[] | undefined;
@@ -21,7 +36,11 @@ type Getter = (ctx: RequestContext) => string | readonly string[] | undefined;
 interface FieldCheck {
   readonly check: Check;
   readonly httpOnly: boolean;
+  /** What the check reads (see `CompiledPolicy.peerChecks` / `authChecks`). */
+  readonly reads: Reads;
 }
+
+type Reads = 'operation' | 'peer' | 'auth';
 
 const ALWAYS: Check = () => true;
 
@@ -63,28 +82,31 @@ const pathsOf = (patterns: readonly string[]): StringPredicate => {
 /** `iss/sub` split at the last `/`; `*` needs both non-empty. */
 function requestPrincipalsOf(patterns: readonly string[]): StringPredicate {
   const ms = patterns.map((p): StringPredicate => {
-    if (p === '*') return (v) => splitIssSub(v) !== undefined;
+    if (p === '*') return (v) => issSubSplit(v) >= 0;
     if (p.endsWith('/*') && !p.slice(0, -2).includes('*')) {
       const iss = p.slice(0, -2);
-      return (v) => splitIssSub(v)?.[0] === iss;
+      return (v) => issSubSplit(v) === iss.length && v.startsWith(iss);
     }
     if (p.startsWith('*/') && !p.slice(2).includes('*')) {
       const sub = p.slice(2);
-      return (v) => splitIssSub(v)?.[1] === sub;
+      return (v) => {
+        const i = issSubSplit(v);
+        return i >= 0 && v.length - i - 1 === sub.length && v.endsWith(sub);
+      };
     }
     return anyOf([p]);
   });
+  if (ms.length === 1) return ms[0];
   return (v) => ms.some((m) => m(v));
 }
 
-function splitIssSub(v: string): [string, string] | undefined {
+/** Index of the `/` splitting `iss/sub` (the last one), or -1 when iss or sub is empty. */
+function issSubSplit(v: string): number {
   const i = v.lastIndexOf('/');
-  if (i <= 0 || i === v.length - 1) return undefined;
-  return [v.slice(0, i), v.slice(i + 1)];
+  return i <= 0 || i === v.length - 1 ? -1 : i;
 }
 
-const authPrincipal = (a: AuthIdentity | undefined) =>
-  a === undefined ? undefined : `${a.issuer}/${a.subject}`;
+const authPrincipal = (a: AuthIdentity | undefined) => a?.principal;
 
 const getters = {
   principal: (c: RequestContext) => c.principal,
@@ -111,7 +133,8 @@ function sourceChecks(src: Record<string, unknown>, ns: string): FieldCheck[] {
     const values = strings(src[key]);
     const notValues = strings(src[notKey]);
     if (values === undefined && notValues === undefined) return;
-    out.push({ check: field(get, values, notValues, make), httpOnly });
+    const reads = key === 'requestPrincipals' ? 'auth' : 'peer';
+    out.push({ check: field(get, values, notValues, make), httpOnly, reads });
   };
   add('principals', getters.principal, exactly);
   add('namespaces', getters.namespace, exactly);
@@ -136,7 +159,7 @@ function operationChecks(op: Record<string, unknown>): FieldCheck[] {
     const values = strings(op[key]);
     const notValues = strings(op[notKey]);
     if (values === undefined && notValues === undefined) return;
-    out.push({ check: field(get, values, notValues, make), httpOnly });
+    out.push({ check: field(get, values, notValues, make), httpOnly, reads: 'operation' });
   };
   add('hosts', getters.host, hostsOf, true);
   add('ports', getters.port, exactly, false);
@@ -196,42 +219,47 @@ function claimGetter(path: readonly string[]): Getter {
   };
 }
 
-function whenGetter(key: string): { get: Getter; httpOnly: boolean; cidr: boolean } {
+function whenGetter(key: string): {
+  get: Getter;
+  httpOnly: boolean;
+  cidr: boolean;
+  reads: Reads;
+} {
   const header = /^request\.headers\[([^[\]]+)\]$/.exec(key);
   if (header) {
     const name = (header.at(1) ?? '').toLowerCase();
-    return { get: (c) => c.headers?.get(name), httpOnly: true, cidr: false };
+    return { get: (c) => c.headers?.get(name), httpOnly: true, cidr: false, reads: 'operation' };
   }
   const claims = claimPath(key);
-  if (claims) return { get: claimGetter(claims), httpOnly: true, cidr: false };
+  if (claims) return { get: claimGetter(claims), httpOnly: true, cidr: false, reads: 'auth' };
   switch (key) {
     case 'source.ip':
-      return { get: getters.sourceIp, httpOnly: false, cidr: true };
+      return { get: getters.sourceIp, httpOnly: false, cidr: true, reads: 'peer' };
     case 'remote.ip':
-      return { get: getters.remoteIp, httpOnly: false, cidr: true };
+      return { get: getters.remoteIp, httpOnly: false, cidr: true, reads: 'peer' };
     case 'destination.ip':
-      return { get: (c) => c.destinationIp, httpOnly: false, cidr: true };
+      return { get: (c) => c.destinationIp, httpOnly: false, cidr: true, reads: 'operation' };
     case 'source.namespace':
-      return { get: getters.namespace, httpOnly: false, cidr: false };
+      return { get: getters.namespace, httpOnly: false, cidr: false, reads: 'peer' };
     case 'source.principal':
-      return { get: getters.principal, httpOnly: false, cidr: false };
+      return { get: getters.principal, httpOnly: false, cidr: false, reads: 'peer' };
     case 'source.serviceAccount':
-      return { get: getters.serviceAccount, httpOnly: false, cidr: false };
+      return { get: getters.serviceAccount, httpOnly: false, cidr: false, reads: 'peer' };
     case 'source.trustDomain':
-      return { get: (c) => c.trustDomain, httpOnly: false, cidr: false };
+      return { get: (c) => c.trustDomain, httpOnly: false, cidr: false, reads: 'peer' };
     case 'request.auth.principal':
-      return { get: getters.requestPrincipal, httpOnly: true, cidr: false };
+      return { get: getters.requestPrincipal, httpOnly: true, cidr: false, reads: 'auth' };
     case 'request.auth.audiences':
-      return { get: (c) => c.auth?.audiences, httpOnly: true, cidr: false };
+      return { get: (c) => c.auth?.audiences, httpOnly: true, cidr: false, reads: 'auth' };
     case 'request.auth.presenter':
-      return { get: (c) => c.auth?.presenter, httpOnly: true, cidr: false };
+      return { get: (c) => c.auth?.presenter, httpOnly: true, cidr: false, reads: 'auth' };
     case 'destination.port':
-      return { get: getters.port, httpOnly: false, cidr: false };
+      return { get: getters.port, httpOnly: false, cidr: false, reads: 'operation' };
     case 'connection.sni':
-      return { get: (c) => c.sni, httpOnly: false, cidr: false };
+      return { get: (c) => c.sni, httpOnly: false, cidr: false, reads: 'operation' };
     default:
       // experimental.envoy.filters.* (and anything unknown): not observable offline.
-      return { get: () => undefined, httpOnly: false, cidr: false };
+      return { get: () => undefined, httpOnly: false, cidr: false, reads: 'peer' };
   }
 }
 
@@ -239,13 +267,17 @@ function whenChecks(when: unknown): FieldCheck[] {
   if (!Array.isArray(when)) return [];
   return when.filter(isRecord).map((cond) => {
     const key = typeof cond.key === 'string' ? cond.key : '';
-    const { get, httpOnly, cidr } = whenGetter(key);
+    const { get, httpOnly, cidr, reads } = whenGetter(key);
     const make = cidr
       ? cidrMatcher
       : key === 'request.auth.principal'
         ? requestPrincipalsOf
         : exactly;
-    return { check: field(get, strings(cond.values), strings(cond.notValues), make), httpOnly };
+    return {
+      check: field(get, strings(cond.values), strings(cond.notValues), make),
+      httpOnly,
+      reads,
+    };
   });
 }
 
@@ -313,6 +345,11 @@ export function compilePolicy(obj: K8sObject): CompiledPolicy {
     isRecord(spec.provider) && typeof spec.provider.name === 'string'
       ? spec.provider.name
       : undefined;
+  const fields = parts.flatMap((p) => [
+    ...(p.from ?? []).flat(),
+    ...(p.to ?? []).flat(),
+    ...p.when,
+  ]);
   return {
     name: policyName(obj),
     object: obj,
@@ -321,6 +358,8 @@ export function compilePolicy(obj: K8sObject): CompiledPolicy {
     dryRun: obj.metadata.annotations?.['istio.io/dry-run'] === 'true',
     http,
     tcp,
+    peerChecks: fields.filter((f) => f.reads === 'peer').map((f) => f.check),
+    authChecks: fields.filter((f) => f.reads === 'auth').map((f) => f.check),
   };
 }
 

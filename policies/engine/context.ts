@@ -22,6 +22,8 @@ export interface RequestContext {
 export interface AuthIdentity {
   readonly issuer: string;
   readonly subject: string;
+  /** `<issuer>/<subject>`, as `requestPrincipals` match it. */
+  readonly principal: string;
   readonly audiences: readonly string[];
   readonly presenter: string | undefined;
   readonly claims: Record<string, unknown>;

@@ -27,8 +27,8 @@ interface JwtRule {
 interface WorkloadPlan {
   readonly mtls: (port: number | undefined) => { mode: MtlsMode; policy: string | undefined };
   readonly jwtRules: readonly JwtRule[];
-  readonly jwtByIssuer: ReadonlyMap<string, readonly JwtRule[]>;
-  readonly jwtLocations: ReadonlySet<string>;
+  /** Token location key → issuer → the rules (in order) reading that issuer there. */
+  readonly jwtByLocation: ReadonlyMap<string, ReadonlyMap<string, readonly JwtRule[]>>;
   readonly jwtPolicies: readonly string[];
   readonly custom: readonly CompiledPolicy[];
   readonly deny: readonly CompiledPolicy[];
@@ -159,7 +159,7 @@ function buildPlan(
   );
   const namespacePa = pas.find((o) => nsOf(o) === namespace && !hasSelector(o));
   const meshPa = pas.find((o) => nsOf(o) === root && !hasSelector(o));
-  const mtls = (port: number | undefined): { mode: MtlsMode; policy: string | undefined } => {
+  const mtlsOf = (port: number | undefined): { mode: MtlsMode; policy: string | undefined } => {
     if (workloadPa) {
       const plm = workloadPa.spec?.portLevelMtls;
       if (port !== undefined && isRecord(plm)) {
@@ -176,6 +176,16 @@ function buildPlan(
       if (mode) return { mode, policy: policyName(pa) };
     }
     return { mode: 'PERMISSIVE', policy: undefined };
+  };
+  // Per port, computed once (the result is shared and never mutated).
+  const byPort = new Map<number | undefined, { mode: MtlsMode; policy: string | undefined }>();
+  const mtls = (port: number | undefined) => {
+    let hit = byPort.get(port);
+    if (hit === undefined) {
+      hit = mtlsOf(port);
+      if (byPort.size < 1000) byPort.set(port, hit);
+    }
+    return hit;
   };
 
   const ras = ofKind('RequestAuthentication')
@@ -198,11 +208,14 @@ function buildPlan(
   return {
     mtls,
     jwtRules,
-    jwtByIssuer: jwtRules.reduce(
-      (map, r) => map.set(r.issuer, [...(map.get(r.issuer) ?? []), r]),
-      new Map<string, JwtRule[]>(),
-    ),
-    jwtLocations: new Set(jwtRules.flatMap((r) => [...r.locations])),
+    jwtByLocation: jwtRules.reduce((map, r) => {
+      for (const loc of r.locations) {
+        const byIss = map.get(loc) ?? new Map<string, JwtRule[]>();
+        byIss.set(r.issuer, [...(byIss.get(r.issuer) ?? []), r]);
+        map.set(loc, byIss);
+      }
+      return map;
+    }, new Map<string, Map<string, JwtRule[]>>()),
     jwtPolicies: ras.map(policyName),
     custom: enforced.filter((p) => p.action === 'CUSTOM'),
     deny: enforced.filter((p) => p.action === 'DENY'),
@@ -210,6 +223,49 @@ function buildPlan(
     dryRun: applicable.filter((p) => p.dryRun && p.action !== 'AUDIT'),
   };
 }
+
+/**
+ * The label keys a plan can depend on: `buildPlan` reads a workload's labels only through
+ * the selectors of AuthorizationPolicies, RequestAuthentications and PeerAuthentications,
+ * the selectors of Services (for `targetRefs` of kind Service) and the gateway-name label
+ * (for `targetRefs` of kind Gateway). Two label sets that agree on these keys get the same
+ * plan.
+ */
+function planLabelKeys(m: Manifests): string[] {
+  const keys = new Set<string>();
+  let serviceRefs = false;
+  for (const o of m.objects) {
+    if (
+      o.kind !== 'AuthorizationPolicy' &&
+      o.kind !== 'RequestAuthentication' &&
+      o.kind !== 'PeerAuthentication'
+    ) {
+      continue;
+    }
+    const spec = o.spec ?? {};
+    const sel = matchLabels(spec.selector);
+    if (sel) for (const k in sel) keys.add(k);
+    const refs = Array.isArray(spec.targetRefs)
+      ? spec.targetRefs.filter(isRecord)
+      : isRecord(spec.targetRef)
+        ? [spec.targetRef]
+        : [];
+    for (const ref of refs) {
+      if (ref.kind === 'Gateway') keys.add('gateway.networking.k8s.io/gateway-name');
+      if (ref.kind === 'Service') serviceRefs = true;
+    }
+  }
+  if (serviceRefs) {
+    for (const svc of m.objects) {
+      const sel = svc.kind === 'Service' ? svc.spec?.selector : undefined;
+      if (isRecord(sel)) for (const k in sel) keys.add(k);
+    }
+  }
+  return [...keys].sort();
+}
+
+/** Plans kept per compiled manifests; past this, new label sets are planned uncached. */
+const MAX_PLANS = 10_000;
 
 /** Precompiles manifests: policies parsed once, per-workload plans cached. */
 export function compile(manifests: Manifests, options: EngineOptions = {}): CompiledManifests {
@@ -219,29 +275,35 @@ export function compile(manifests: Manifests, options: EngineOptions = {}): Comp
     .slice()
     .sort(byName)
     .map(compilePolicy);
-  const byNamespace = new Map<string, Map<string, WorkloadPlan>>();
-  const byLabels = new WeakMap<Record<string, string>, Map<string, WorkloadPlan>>();
+  // Content-keyed: namespace, then the value of each plan label key in turn (raw values as
+  // Map keys, `undefined` for an absent label), so a fresh labels object (a request parsed
+  // from JSON) costs a few Map lookups and no allocation.
+  const keys = planLabelKeys(manifests);
+  const depth = keys.length;
+  const cache = new Map<unknown, unknown>();
+  let size = 0;
   return {
     manifests,
     rootNamespace: root,
     pathNormalization: options.pathNormalization ?? 'BASE',
     plan(namespace, labels) {
-      // Fast path: the same labels object again (matrix, bench, replayed streams).
-      let perObject = byLabels.get(labels);
-      let plan = perObject?.get(namespace);
-      if (plan) return plan;
-      let perNs = byNamespace.get(namespace);
-      if (!perNs) byNamespace.set(namespace, (perNs = new Map<string, WorkloadPlan>()));
-      // Key in insertion order: another order only costs one more (identical) plan.
-      let key = '';
-      for (const k in labels) key += `${k}\0${labels[k]}\0`;
-      plan = perNs.get(key);
-      if (!plan) {
-        plan = buildPlan(manifests, namespace, labels, root, policies);
-        perNs.set(key, plan);
+      let hit: unknown = cache.get(namespace);
+      for (let i = 0; i < depth && hit !== undefined; i++) {
+        hit = (hit as Map<unknown, unknown>).get(labels[keys[i]]);
       }
-      if (!perObject) byLabels.set(labels, (perObject = new Map<string, WorkloadPlan>()));
-      perObject.set(namespace, plan);
+      if (hit !== undefined) return hit as WorkloadPlan;
+      const plan = buildPlan(manifests, namespace, labels, root, policies);
+      if (size >= MAX_PLANS) return plan;
+      size++;
+      let node = cache;
+      let key: unknown = namespace;
+      for (let i = 0; i < depth; i++) {
+        let child = node.get(key) as Map<unknown, unknown> | undefined;
+        if (!child) node.set(key, (child = new Map<unknown, unknown>()));
+        node = child;
+        key = labels[keys[i]];
+      }
+      node.set(key, plan);
       return plan;
     },
   };
@@ -259,12 +321,15 @@ function headerMap(headers: MeshRequest['headers']): Map<string, string> | undef
   return map;
 }
 
-const principals = new Map<string, ReturnType<typeof parsePrincipal>>();
-function cachedPrincipal(principal: string): ReturnType<typeof parsePrincipal> {
+/** A peer principal's parts, with its `ns/sa` service account. */
+type Peer = NonNullable<ReturnType<typeof parsePrincipal>> & { readonly qualifiedSa: string };
+const principals = new Map<string, Peer | undefined>();
+function cachedPrincipal(principal: string): Peer | undefined {
   if (principals.has(principal)) return principals.get(principal);
   const parsed = parsePrincipal(principal);
-  if (principals.size < 10_000) principals.set(principal, parsed);
-  return parsed;
+  const peer = parsed && { ...parsed, qualifiedSa: `${parsed.namespace}/${parsed.serviceAccount}` };
+  if (principals.size < 10_000) principals.set(principal, peer);
+  return peer;
 }
 
 const EMPTY_LABELS: Record<string, string> = {};
@@ -283,22 +348,32 @@ type JwtResult =
   | { kind: 'ok'; identity: AuthIdentity | undefined }
   | { kind: 'fail'; status: 401 | 403; reason: string };
 
-function authenticate(plan: WorkloadPlan, tokens: readonly RequestToken[] | undefined): JwtResult {
-  if (!tokens || tokens.length === 0 || plan.jwtRules.length === 0) {
-    return { kind: 'ok', identity: undefined };
+const NO_IDENTITY: JwtResult = { kind: 'ok', identity: undefined };
+const INVALID_TOKEN: JwtResult = {
+  kind: 'fail',
+  status: 401,
+  reason: `invalid token (signature or expiry)`,
+};
+
+/** The first rule whose audiences admit the token (a rule without audiences admits all). */
+function audienceRule(rules: readonly JwtRule[], auds: readonly string[]): JwtRule | undefined {
+  for (const r of rules) {
+    if (r.audiences.length === 0) return r;
+    for (const a of r.audiences) if (auds.includes(a)) return r;
   }
+  return undefined;
+}
+
+function authenticate(plan: WorkloadPlan, tokens: readonly RequestToken[] | undefined): JwtResult {
+  if (!tokens || tokens.length === 0 || plan.jwtRules.length === 0) return NO_IDENTITY;
   let identity: AuthIdentity | undefined;
   for (const token of tokens) {
-    const loc = tokenLocationKey(token.location);
-    if (!plan.jwtLocations.has(loc)) continue; // not where any rule looks: missing, not invalid
+    const byIssuer = plan.jwtByLocation.get(tokenLocationKey(token.location));
+    if (byIssuer === undefined) continue; // not where any rule looks: missing, not invalid
     const iss = token.claims.iss;
-    if (token.valid === false) {
-      return { kind: 'fail', status: 401, reason: `invalid token (signature or expiry)` };
-    }
-    const rules = (typeof iss === 'string' ? (plan.jwtByIssuer.get(iss) ?? []) : []).filter((r) =>
-      r.locations.has(loc),
-    );
-    if (rules.length === 0) {
+    if (token.valid === false) return INVALID_TOKEN;
+    const rules = typeof iss === 'string' ? byIssuer.get(iss) : undefined;
+    if (rules === undefined) {
       return {
         kind: 'fail',
         status: 401,
@@ -307,9 +382,7 @@ function authenticate(plan: WorkloadPlan, tokens: readonly RequestToken[] | unde
     }
     const aud = token.claims.aud;
     const auds = typeof aud === 'string' ? [aud] : Array.isArray(aud) ? aud.map(String) : [];
-    const rule = rules.find(
-      (r) => r.audiences.length === 0 || r.audiences.some((a) => auds.includes(a)),
-    );
+    const rule = audienceRule(rules, auds);
     if (!rule) {
       return {
         kind: 'fail',
@@ -317,16 +390,112 @@ function authenticate(plan: WorkloadPlan, tokens: readonly RequestToken[] | unde
         reason: `token audiences [${auds.join(', ')}] match none of [${rules.flatMap((r) => r.audiences).join(', ')}]`,
       };
     }
-    identity ??= {
-      issuer: String(iss),
-      subject: typeof token.claims.sub === 'string' ? token.claims.sub : '',
+    if (identity !== undefined) continue;
+    const subject = typeof token.claims.sub === 'string' ? token.claims.sub : '';
+    identity = {
+      issuer: iss as string,
+      subject,
+      principal: `${iss as string}/${subject}`,
       audiences: auds,
       presenter: typeof token.claims.azp === 'string' ? token.claims.azp : undefined,
       claims: token.claims,
       spaceDelimitedClaims: rule.spaceDelimitedClaims,
     };
   }
-  return { kind: 'ok', identity };
+  return identity === undefined ? NO_IDENTITY : { kind: 'ok', identity };
+}
+
+/** The attributes policies match on; `auth` is set by the JWT step. */
+function requestContext(
+  req: MeshRequest,
+  http: boolean,
+  mtlsOn: boolean,
+  path: string | undefined,
+): RequestContext {
+  const src = req.source;
+  const dest = req.destination;
+  const principal = mtlsOn ? src?.principal : undefined;
+  const peer = principal === undefined ? undefined : cachedPrincipal(principal);
+  return {
+    http,
+    method: http ? req.method : undefined,
+    path,
+    host: http ? req.host : undefined,
+    port: dest.port,
+    principal,
+    peerNamespace: peer?.namespace,
+    peerServiceAccount: peer?.qualifiedSa,
+    trustDomain: peer?.trustDomain,
+    sourceIp: src?.ip,
+    remoteIp: req.remoteIp ?? src?.ip,
+    destinationIp: dest.ip,
+    sni: req.sni,
+    headers: http ? headerMap(req.headers) : undefined,
+    auth: undefined,
+  };
+}
+
+/**
+ * What `decide` can observe of the request's connection — mTLS, peer identity, source and
+ * remote IP — through the destination's plan: the mTLS state and the result of every peer
+ * field check (`CompiledPolicy.peerChecks`) of the policies applying there.
+ *
+ * `decide` reads `source` and `remoteIp` only through these, and `tokens` only through
+ * the JWT step and the auth field checks (`authSignature`); every policy match is a
+ * boolean combination of field checks. So two requests to the same destination with the
+ * same operation (protocol, method, path, host, headers, SNI, id) and the same peer and
+ * auth signatures get identical decisions. The access matrix decides once per signature
+ * pair instead of once per caller.
+ */
+export function peerSignature(compiled: CompiledManifests, req: MeshRequest): string {
+  const dest = req.destination;
+  const plan = compiled.plan(dest.namespace, dest.labels ?? EMPTY_LABELS);
+  const { mode } = plan.mtls(dest.port);
+  const mtlsOn = req.source?.mtls === true && mode !== 'DISABLE';
+  const ctx = requestContext(req, req.protocol !== 'tcp', mtlsOn, undefined);
+  let sig = mtlsOn ? 'm|' : 'p|';
+  sig = checkBits(sig, plan.dryRun, 'peerChecks', ctx);
+  sig = checkBits(sig, plan.custom, 'peerChecks', ctx);
+  sig = checkBits(sig, plan.deny, 'peerChecks', ctx);
+  return checkBits(sig, plan.allow, 'peerChecks', ctx);
+}
+
+/**
+ * What `decide` can observe of the request's tokens through the destination's plan: the
+ * outcome of the JWT step and the result of every auth field check
+ * (`CompiledPolicy.authChecks`), evaluated as `decide` evaluates them — without an
+ * identity for dry-run and CUSTOM policies, with it for DENY and ALLOW. Reads no other
+ * field of `req` than its destination, protocol and tokens. See `peerSignature`.
+ */
+export function authSignature(compiled: CompiledManifests, req: MeshRequest): string {
+  const dest = req.destination;
+  const plan = compiled.plan(dest.namespace, dest.labels ?? EMPTY_LABELS);
+  const http = req.protocol !== 'tcp';
+  const ctx = requestContext(AUTH_ONLY, http, false, undefined);
+  let sig = checkBits('', plan.dryRun, 'authChecks', ctx);
+  sig = checkBits(sig, plan.custom, 'authChecks', ctx);
+  if (!http) return `${sig}tcp`;
+  const jwt = authenticate(plan, req.tokens);
+  if (jwt.kind === 'fail') return `${sig}${jwt.status} ${jwt.reason}`;
+  ctx.auth = jwt.identity;
+  sig += jwt.identity === undefined ? 'n|' : 'a|';
+  sig = checkBits(sig, plan.deny, 'authChecks', ctx);
+  return checkBits(sig, plan.allow, 'authChecks', ctx);
+}
+
+/** A request with nothing but a destination: auth checks read only `auth`. */
+const AUTH_ONLY: MeshRequest = { destination: { namespace: '' } };
+
+/** `sig` followed by one digit per field check of `policies` of the kind, then `|`. */
+function checkBits(
+  sig: string,
+  policies: readonly CompiledPolicy[],
+  kind: 'peerChecks' | 'authChecks',
+  ctx: RequestContext,
+): string {
+  let out = sig;
+  for (const p of policies) for (const c of p[kind]) out += c(ctx) ? '1' : '0';
+  return `${out}|`;
 }
 
 /**
@@ -358,25 +527,7 @@ export function decide(compiled: CompiledManifests, req: MeshRequest): Decision 
       return result(req, 'deny', 400, `path '${req.path}' rejected by path normalization`, []);
     path = p;
   }
-  const principal = mtlsOn ? src.principal : undefined;
-  const peer = principal === undefined ? undefined : cachedPrincipal(principal);
-  const ctx: RequestContext = {
-    http,
-    method: http ? req.method : undefined,
-    path,
-    host: http ? req.host : undefined,
-    port: dest.port,
-    principal,
-    peerNamespace: peer?.namespace,
-    peerServiceAccount: peer ? `${peer.namespace}/${peer.serviceAccount}` : undefined,
-    trustDomain: peer?.trustDomain,
-    sourceIp: src?.ip,
-    remoteIp: req.remoteIp ?? src?.ip,
-    destinationIp: dest.ip,
-    sni: req.sni,
-    headers: http ? headerMap(req.headers) : undefined,
-    auth: undefined,
-  };
+  const ctx = requestContext(req, http, mtlsOn, path);
   let notes = '';
   if (plan.dryRun.length > 0) {
     for (const p of plan.dryRun) {

@@ -1,4 +1,4 @@
-import { compile, decide } from './engine.js';
+import { authSignature, compile, type CompiledManifests, decide, peerSignature } from './engine.js';
 import { pathMatcher } from './match.js';
 import {
   type Decision,
@@ -302,9 +302,15 @@ function intended(
   return rolesOk && scopesOk && clientsOk ? 'allow' : 'deny';
 }
 
+/** A route with its path patterns compiled once. */
+interface CompiledRoute {
+  readonly route: RouteIntent;
+  readonly paths: readonly ((path: string) => boolean)[];
+}
+
 /** Routes overlap (`/realms/x/*` and `/realms/x/token`): the intent is the most open matching one. */
 function intendedOverRoutes(
-  routes: readonly RouteIntent[],
+  routes: readonly CompiledRoute[],
   method: string,
   path: string,
   caller: MatrixCaller,
@@ -312,9 +318,9 @@ function intendedOverRoutes(
   tok: RequestToken | undefined,
 ): 'allow' | 'deny' | 'any' {
   let best: 'allow' | 'deny' | 'any' = 'deny';
-  for (const r of routes) {
+  for (const { route: r, paths } of routes) {
     if (r.methods !== null && !r.methods.includes(method)) continue;
-    if (!r.paths.some((p) => pathMatcher(p)(path))) continue;
+    if (!paths.some((m) => m(path))) continue;
     const v = intended(r, caller, kind, tok);
     if (v === 'allow') return 'allow';
     if (v === 'any') best = 'any';
@@ -323,10 +329,108 @@ function intendedOverRoutes(
 }
 
 /**
+ * What `intended` reads of the caller beyond the token kind, per route: whether the route
+ * admits its principal, and whether it admits the `azp` of its token.
+ */
+function intentSignature(
+  routes: readonly CompiledRoute[],
+  caller: MatrixCaller,
+  tok: RequestToken | undefined,
+): string {
+  let sig = '';
+  for (const { route } of routes) {
+    const principalOk =
+      route.principals.length === 0 ||
+      (caller.principal !== undefined && route.principals.includes(caller.principal));
+    const clientOk = tok !== undefined && route.clients.includes(String(tok.claims.azp));
+    sig += `${principalOk ? '1' : '0'}${clientOk ? '1' : '0'}`;
+  }
+  return sig;
+}
+
+/** What a cell holds of its decision and intent; shared by the callers of one group. */
+type CellOutcome = Pick<MatrixCell, 'outcome' | 'status' | 'reason' | 'policies' | 'intended'>;
+
+/** The matrix's inputs for one service, shared by every cell of it. */
+interface MatrixContext {
+  readonly compiled: CompiledManifests;
+  readonly gw: Workload;
+  readonly gatewayHop: boolean;
+  readonly clientIp: string;
+  readonly svc: RoutedService;
+}
+
+/** The request a caller sends for one cell: to the service, through the gateway's mTLS hop. */
+function cellRequest(
+  x: MatrixContext,
+  caller: MatrixCaller,
+  tokens: readonly RequestToken[],
+  method: string,
+  path: string,
+): MeshRequest {
+  const w = x.svc.workload;
+  return {
+    method,
+    path,
+    protocol: 'http',
+    host: x.svc.host,
+    tokens,
+    destination: { namespace: w.namespace, labels: w.labels, port: x.svc.port },
+    source: caller.principal
+      ? { mtls: true, principal: caller.principal, ip: '10.0.0.9' }
+      : { mtls: false, ip: '10.0.0.9' },
+    remoteIp: caller.kind === 'gateway' ? x.clientIp : '10.0.0.9',
+  };
+}
+
+/** One cell's decision: the gateway hop for internet callers, then the service. */
+function cellDecision(
+  x: MatrixContext,
+  caller: MatrixCaller,
+  tokens: readonly RequestToken[],
+  method: string,
+  path: string,
+): Decision {
+  if (caller.kind === 'gateway' && x.gatewayHop) {
+    const hop: MeshRequest = {
+      method,
+      path,
+      protocol: 'http',
+      host: x.svc.host,
+      tokens,
+      destination: { namespace: x.gw.namespace, labels: x.gw.labels, port: x.gw.ports[0] },
+      source: { mtls: false, ip: x.clientIp },
+      remoteIp: x.clientIp,
+    };
+    const g = decide(x.compiled, hop);
+    if (g.outcome !== 'allow') return { ...g, reason: `gateway: ${g.reason}` };
+  }
+  return decide(x.compiled, cellRequest(x, caller, tokens, method, path));
+}
+
+/**
  * The access matrix: every caller × every annotated route × token kind, decided by the
  * engine, with the outcome the `meshward.io/routes` intent expects.
+ *
+ * Callers that nothing tells apart get the same cells: per service and token kind, the
+ * callers are grouped by their kind, `sourceSignature` (what the service's policies can
+ * observe of them, computed from the compiled policies) and what the route intents read
+ * of them; each request is decided once per group. The gateway caller is always alone.
  */
 export function matrix(manifests: Manifests, options: MatrixOptions = {}): Matrix {
+  return buildMatrix(manifests, options, true);
+}
+
+/**
+ * The access matrix decided cell by cell, every caller on its own: the reference the
+ * grouped `matrix()` is tested against.
+ * @internal
+ */
+export function matrixPerCell(manifests: Manifests, options: MatrixOptions = {}): Matrix {
+  return buildMatrix(manifests, options, false);
+}
+
+function buildMatrix(manifests: Manifests, options: MatrixOptions, grouped: boolean): Matrix {
   const clientIp = options.clientIp ?? PUBLIC_IP;
   const root = options.rootNamespace ?? 'istio-system';
   const compiled = compile(manifests, options);
@@ -341,8 +445,24 @@ export function matrix(manifests: Manifests, options: MatrixOptions = {}): Matri
     .flatMap((o) => (Array.isArray(o.spec?.jwtRules) ? o.spec.jwtRules.filter(isRecord) : []));
   const cells: MatrixCell[] = [];
   const services = routedServices(manifests);
+  // Per issuer and audience, per token kind: each caller's token (services share them).
+  // Only a client token depends on the caller: the others are one object for all.
+  const tokenCache = new Map<string, (RequestToken | undefined)[][]>();
+  const tokensFor = (iss: string, aud: string) => {
+    const key = `${iss}\0${aud}`;
+    let toks = tokenCache.get(key);
+    if (!toks) {
+      toks = TOKEN_KINDS.map((kind) => {
+        const shared = kind === 'client' ? undefined : token(kind, callers[0], iss, aud);
+        return callers.map((caller) => shared ?? token(kind, caller, iss, aud));
+      });
+      tokenCache.set(key, toks);
+    }
+    return toks;
+  };
   for (const svc of services) {
     const w = svc.workload;
+    const serviceName = `${w.namespace}/${w.name}`;
     const plan = compiled.plan(w.namespace, w.labels);
     const rule = plan.jwtRules.at(0);
     const fallback = raRules.at(0);
@@ -352,47 +472,83 @@ export function matrix(manifests: Manifests, options: MatrixOptions = {}): Matri
     const aud =
       rule?.audiences.at(0) ??
       (Array.isArray(fallback?.audiences) ? String(fallback.audiences[0]) : 'api');
+    const x: MatrixContext = { compiled, gw, gatewayHop, clientIp, svc };
+    const routes: CompiledRoute[] = svc.routes.map((route) => ({
+      route,
+      paths: route.paths.map(pathMatcher),
+    }));
+    // Per token kind: each caller's token, its group, and one representative per group.
+    // A group: callers of the same kind whose requests the service's policies (peer and
+    // auth signatures) and the route intents (intent signature) cannot tell apart.
+    const svcTokens = tokensFor(iss, aud);
+    const peers = grouped
+      ? callers.map((caller) => peerSignature(compiled, cellRequest(x, caller, [], 'GET', '/')))
+      : [];
+    // The auth signature reads only the token: one per token object.
+    const auths = new Map<RequestToken | undefined, string>();
+    const authOf = (caller: MatrixCaller, tok: RequestToken | undefined) => {
+      let auth = auths.get(tok);
+      if (auth === undefined) {
+        auth = authSignature(compiled, cellRequest(x, caller, tok ? [tok] : [], 'GET', '/'));
+        auths.set(tok, auth);
+      }
+      return auth;
+    };
+    const groups = TOKEN_KINDS.map((kind, ki) => {
+      const toks = svcTokens[ki] ?? [];
+      const index = new Map<string, number>();
+      const reps: number[] = [];
+      const of = callers.map((caller, ci) => {
+        const tok = toks[ci];
+        const key =
+          !grouped || caller.kind === 'gateway'
+            ? `alone ${ci}`
+            : `${caller.kind} ${peers[ci] ?? ''} ${authOf(caller, tok)} ${intentSignature(routes, caller, tok)}`;
+        let g = index.get(key);
+        if (g === undefined) {
+          index.set(key, (g = reps.length));
+          reps.push(ci);
+        }
+        return g;
+      });
+      return { kind, toks, of, reps };
+    });
     for (const route of svc.routes) {
       const routeLabel = `${route.methods?.join(',') ?? '*'} ${route.paths.join(' ')}`;
       for (const method of route.methods ?? ['GET']) {
         for (const pattern of route.paths) {
           const path = samplePath(pattern);
-          for (const caller of callers) {
-            for (const kind of TOKEN_KINDS) {
-              const tok = token(kind, caller, iss, aud);
-              const tokens = tok ? [tok] : [];
-              const base = { method, path, protocol: 'http' as const, host: svc.host, tokens };
-              let d: Decision | undefined;
-              if (caller.kind === 'gateway' && gatewayHop) {
-                const hop: MeshRequest = {
-                  ...base,
-                  destination: { namespace: gw.namespace, labels: gw.labels, port: gw.ports[0] },
-                  source: { mtls: false, ip: clientIp },
-                  remoteIp: clientIp,
-                };
-                const g = decide(compiled, hop);
-                if (g.outcome !== 'allow') d = { ...g, reason: `gateway: ${g.reason}` };
-              }
-              d ??= decide(compiled, {
-                ...base,
-                destination: { namespace: w.namespace, labels: w.labels, port: svc.port },
-                source: caller.principal
-                  ? { mtls: true, principal: caller.principal, ip: '10.0.0.9' }
-                  : { mtls: false, ip: '10.0.0.9' },
-                remoteIp: caller.kind === 'gateway' ? clientIp : '10.0.0.9',
-              });
-              cells.push({
-                service: `${w.namespace}/${w.name}`,
-                route: routeLabel,
-                method,
-                path,
-                caller: caller.name,
-                token: kind,
+          // Decide and judge once per group, then fill every caller's cells in order.
+          const outcomes = groups.map(({ kind, toks, reps }) =>
+            reps.map((ci): CellOutcome => {
+              const caller = callers[ci];
+              const tok = toks[ci];
+              const d = cellDecision(x, caller, tok ? [tok] : [], method, path);
+              return {
                 outcome: d.outcome,
                 status: d.status,
                 reason: d.reason,
                 policies: d.policies,
-                intended: intendedOverRoutes(svc.routes, method, path, caller, kind, tok),
+                intended: intendedOverRoutes(routes, method, path, caller, kind, tok),
+              };
+            }),
+          );
+          for (let ci = 0; ci < callers.length; ci++) {
+            const callerName = callers[ci].name;
+            for (let ki = 0; ki < TOKEN_KINDS.length; ki++) {
+              const o = outcomes[ki][groups[ki].of[ci]];
+              cells.push({
+                service: serviceName,
+                route: routeLabel,
+                method,
+                path,
+                caller: callerName,
+                token: TOKEN_KINDS[ki],
+                outcome: o.outcome,
+                status: o.status,
+                reason: o.reason,
+                policies: o.policies,
+                intended: o.intended,
               });
             }
           }

@@ -1,4 +1,12 @@
-import { compile, decide, parseManifests } from '../../policies/engine/index.js';
+import { join } from 'node:path';
+
+import {
+  compile,
+  decide,
+  loadManifests,
+  type MeshRequest,
+  parseManifests,
+} from '../../policies/engine/index.js';
 import { ap, decideYaml, GW, ISS, RA, token } from './helpers.js';
 
 const ALLOW_GET = ap(`  rules:
@@ -579,5 +587,71 @@ describe('gateway-style principals', () => {
     const req = { destination: { namespace: 'shop', labels: { app: 'api' } }, method: 'GET' };
     expect(decide(compiled, req)).toEqual(decide(compiled, req));
     expect(compiled.plan('shop', { app: 'api' })).toBe(compiled.plan('shop', { app: 'api' }));
+  });
+});
+
+describe('plan cache', () => {
+  const shop = loadManifests([join(process.cwd(), 'test/engine/fixtures/shop.yaml')]);
+  const requests = (): MeshRequest[] => {
+    const out: MeshRequest[] = [];
+    const sources = [
+      { mtls: true, principal: GW },
+      { mtls: true, principal: 'cluster.local/ns/shop/sa/orders' },
+      { mtls: true, principal: 'cluster.local/ns/shop/sa/reconciler' },
+      { mtls: false },
+    ];
+    const tokens = [
+      [],
+      [token({ realm_access: { roles: ['USER'] } })],
+      [token({}, { valid: false })],
+    ];
+    for (const app of ['orders', 'payments', 'reconciler', 'unknown']) {
+      for (const source of sources) {
+        for (const tokenSet of tokens) {
+          for (const path of ['/api/orders', '/api/payments', '/api/public/o-1', '/x']) {
+            out.push({
+              destination: { namespace: 'shop', labels: { app, version: 'v1' }, port: 8080 },
+              source,
+              method: 'GET',
+              path,
+              tokens: tokenSet,
+            });
+          }
+        }
+      }
+    }
+    return out;
+  };
+
+  it('decides fresh labels objects as it decides reused ones', () => {
+    // GIVEN one stream decided twice with the same labels objects, one with fresh copies
+    // (other key order, an extra label no selector reads), each on its own compile
+    const reused = compile(shop);
+    const fresh = compile(shop);
+    const stream = requests();
+    const first = stream.map((r) => decide(reused, r));
+    const again = stream.map((r) => decide(reused, r));
+    const copies = stream.map((r) =>
+      decide(fresh, {
+        ...r,
+        destination: {
+          ...r.destination,
+          labels: { build: String(Math.random()), ...r.destination.labels },
+        },
+      }),
+    );
+    // THEN the decisions are identical, and not one-sided
+    expect(again).toEqual(first);
+    expect(copies).toEqual(first);
+    expect(new Set(first.map((d) => d.outcome)).size).toBeGreaterThan(2);
+  });
+
+  it('shares a plan between label sets that agree on every selector key', () => {
+    const compiled = compile(shop);
+    const plan = compiled.plan('shop', { app: 'orders', version: 'v1' });
+    expect(compiled.plan('shop', { version: 'v2', app: 'orders' })).toBe(plan);
+    expect(compiled.plan('shop', { app: 'payments', version: 'v1' })).not.toBe(plan);
+    expect(compiled.plan('other', { app: 'orders', version: 'v1' })).not.toBe(plan);
+    expect(compiled.plan('shop', {})).not.toBe(plan);
   });
 });

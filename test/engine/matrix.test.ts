@@ -10,6 +10,7 @@ import {
   parseRoutes,
   samplePath,
 } from '../../policies/engine/index.js';
+import { matrixPerCell } from '../../policies/engine/matrix.js';
 
 const SHOP = join(process.cwd(), 'test/engine/fixtures/shop.yaml');
 
@@ -135,5 +136,195 @@ describe('routes annotation', () => {
     ['/api', '/api'],
   ])('samples %s as %s', (pattern, path) => {
     expect(samplePath(pattern)).toBe(path);
+  });
+});
+
+describe('matrix grouping', () => {
+  // GIVEN a small mesh whose policies tell callers of one namespace apart: by principal,
+  // namespace, service account, IP, the client token's azp / sub, dry-run and CUSTOM
+  // policies, a gateway hop, and route intents naming principals and clients.
+  const ISSUER = 'https://auth.example.com/realms/mesh';
+  const workload = (ns: string, app: string, routes: unknown[]) => `apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: ${app}
+  namespace: ${ns}
+  annotations:
+    meshward.io/routes: '${JSON.stringify(routes)}'
+spec:
+  template:
+    metadata: { labels: { app: ${app}, version: v1 } }
+    spec:
+      serviceAccountName: ${app}
+      containers: [{ name: app, image: x, ports: [{ containerPort: 8080 }] }]
+---
+`;
+  const policy = (
+    ns: string,
+    name: string,
+    spec: string,
+    meta = '',
+  ) => `apiVersion: security.istio.io/v1
+kind: AuthorizationPolicy
+metadata:
+  name: ${name}
+  namespace: ${ns}
+${meta}spec:
+${spec}
+---
+`;
+  const route = (paths: string[], extra: Record<string, unknown> = {}) => ({
+    methods: ['GET', 'POST'],
+    paths,
+    public: false,
+    roles: [],
+    scopes: [],
+    clients: [],
+    principals: [],
+    ...extra,
+  });
+  const p = (ns: string, sa: string) => `cluster.local/ns/${ns}/sa/${sa}`;
+  const yaml = [
+    `apiVersion: apps/v1
+kind: Deployment
+metadata: { name: istio-ingressgateway, namespace: istio-system }
+spec:
+  template:
+    metadata: { labels: { istio: ingressgateway } }
+    spec:
+      serviceAccountName: istio-ingressgateway-service-account
+      containers: [{ name: proxy, image: x, ports: [{ containerPort: 8080 }] }]
+---
+apiVersion: security.istio.io/v1
+kind: RequestAuthentication
+metadata: { name: jwt, namespace: istio-system }
+spec:
+  jwtRules: [{ issuer: '${ISSUER}', audiences: [api] }]
+---
+apiVersion: security.istio.io/v1
+kind: PeerAuthentication
+metadata: { name: default, namespace: ns-a }
+spec: { mtls: { mode: STRICT } }
+---
+`,
+    policy(
+      'istio-system',
+      'gw-deny',
+      `  selector: { matchLabels: { istio: ingressgateway } }
+  action: DENY
+  rules: [{ to: [{ operation: { paths: ['/api/a2/private'] } }] }]`,
+    ),
+    workload('ns-a', 'a1', [
+      route(['/api/a1'], { principals: [p('ns-a', 'a2'), p('ns-b', 'b2')] }),
+      route(['/api/a1/client'], { clients: ['b2'] }),
+      route(['/api/public/*'], { methods: ['GET'], public: true }),
+    ]),
+    policy(
+      'ns-a',
+      'a1',
+      `  selector: { matchLabels: { app: a1 } }
+  rules:
+    - from: [{ source: { principals: ['${p('ns-a', 'a2')}'] } }]
+      to: [{ operation: { paths: ['/api/a1'] } }]
+    - from: [{ source: { namespaces: [ns-b], requestPrincipals: ['*'] } }]
+      to: [{ operation: { paths: ['/api/a1'] } }]
+    - to: [{ operation: { paths: ['/api/a1/client'] } }]
+      when: [{ key: request.auth.presenter, values: [b2] }]
+    - to: [{ operation: { paths: ['/api/public/*'] } }]`,
+    ),
+    workload('ns-a', 'a2', [
+      route(['/api/a2', '/api/a2/private'], {
+        principals: [p('istio-system', 'istio-ingressgateway-service-account')],
+      }),
+    ]),
+    policy(
+      'ns-a',
+      'a2-deny',
+      `  selector: { matchLabels: { app: a2 } }
+  action: DENY
+  rules:
+    - from: [{ source: { notNamespaces: [ns-a, istio-system] } }]
+    - when: [{ key: source.principal, values: ['${p('ns-a', 'a3')}'] }]`,
+    ),
+    workload('ns-a', 'a3', [route(['/api/a3'])]),
+    workload('ns-b', 'b1', [
+      route(['/api/b1'], { clients: ['c1', 'a1'] }),
+      route(['/api/b1/ip'], { methods: ['GET'] }),
+    ]),
+    policy(
+      'ns-b',
+      'b1',
+      `  selector: { matchLabels: { app: b1 } }
+  rules:
+    - from: [{ source: { serviceAccounts: [ns-a/a3, b2] } }]
+    - to: [{ operation: { paths: ['/api/b1'] } }]
+      when: [{ key: 'request.auth.claims[azp]', values: [c1] }]
+    - from: [{ source: { requestPrincipals: ['*/service-account-a1'] } }]
+    - from: [{ source: { ipBlocks: [10.0.0.0/8], remoteIpBlocks: [203.0.113.7] } }]
+      to: [{ operation: { paths: ['/api/b1/ip'] } }]`,
+    ),
+    workload('ns-b', 'b2', [route(['/api/b2', '/api/b2/ext'])]),
+    policy(
+      'ns-b',
+      'b2-dry',
+      `  selector: { matchLabels: { app: b2 } }
+  rules: [{ from: [{ source: { principals: ['${p('ns-a', 'a1')}'] } }] }]`,
+      '  annotations: { istio.io/dry-run: "true" }\n',
+    ),
+    policy(
+      'ns-b',
+      'b2-ext',
+      `  selector: { matchLabels: { app: b2 } }
+  action: CUSTOM
+  provider: { name: ext }
+  rules:
+    - from: [{ source: { notPrincipals: ['${p('ns-c', 'c1')}'] } }]
+      to: [{ operation: { paths: ['/api/b2/ext'] } }]`,
+    ),
+    workload('ns-c', 'c1', [route(['/api/c1'])]),
+    workload('ns-c', 'c2', [route(['/api/c2'])]),
+  ].join('');
+  const manifests = { objects: parseManifests(yaml, 'mesh.yaml') };
+
+  it('equals the per-cell evaluation when policies tell callers apart', () => {
+    // WHEN the matrix is built grouped and cell by cell
+    const grouped = matrix(manifests);
+    const perCell = matrixPerCell(manifests);
+    // THEN the cells are the same, in the same order
+    expect(grouped.callers).toHaveLength(9);
+    expect(grouped.cells).toHaveLength(perCell.cells.length);
+    expect(grouped).toEqual(perCell);
+  });
+
+  it('distinguishes callers of one namespace where the policies do', () => {
+    const m = matrix(manifests);
+    const at = (service: string, path: string, caller: string, token: string) =>
+      m.cells.find(
+        (c) =>
+          c.service === service &&
+          c.path === path &&
+          c.caller === caller &&
+          c.token === token &&
+          c.method === 'GET',
+      )?.outcome;
+    expect(at('ns-a/a1', '/api/a1', 'ns-a/a2', 'none')).toBe('allow');
+    expect(at('ns-a/a1', '/api/a1', 'ns-a/a3', 'none')).toBe('deny');
+    expect(at('ns-a/a1', '/api/a1', 'ns-b/b1', 'user')).toBe('allow');
+    expect(at('ns-a/a1', '/api/a1', 'ns-b/b1', 'none')).toBe('deny');
+    expect(at('ns-a/a1', '/api/a1/client', 'ns-b/b2', 'client')).toBe('allow');
+    expect(at('ns-a/a1', '/api/a1/client', 'ns-b/b1', 'client')).toBe('deny');
+    expect(at('ns-a/a2', '/api/a2', 'ns-a/a1', 'none')).toBe('allow');
+    expect(at('ns-a/a2', '/api/a2', 'ns-a/a3', 'none')).toBe('deny');
+    expect(at('ns-b/b1', '/api/b1', 'ns-c/c1', 'client')).toBe('allow');
+    expect(at('ns-b/b1', '/api/b1', 'ns-c/c2', 'client')).toBe('deny');
+    expect(at('ns-b/b1', '/api/b1', 'ns-a/a1', 'client')).toBe('allow');
+    expect(at('ns-b/b1', '/api/b1', 'ns-a/a3', 'none')).toBe('allow');
+    expect(at('ns-b/b2', '/api/b2/ext', 'ns-c/c1', 'none')).toBe('allow');
+    expect(at('ns-b/b2', '/api/b2/ext', 'ns-c/c2', 'none')).toBe('deny');
+  });
+
+  it('equals the per-cell evaluation on the shop fixture', () => {
+    const shop = loadManifests([SHOP]);
+    expect(matrix(shop)).toEqual(matrixPerCell(shop));
   });
 });
