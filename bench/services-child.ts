@@ -1,7 +1,8 @@
 /**
  * One HTTP server for the services benchmark, on 127.0.0.1 and a free port:
- * `node --import tsx bench/services-child.ts <bare|mesh|verify>`.
+ * `node --import tsx bench/services-child.ts <bare|mesh|verify|verify-uncached>`.
  *   mesh, verify  order-service as the harness starts it (silent logs, in-memory store)
+ *   verify-uncached  verify mode with JWT_CACHE_SIZE=0: jose checks the signature every time
  *   bare          a plain Express app whose one handler returns BENCH_BODY as JSON
  * Reads BENCH_ISSUER, BENCH_AUDIENCE, BENCH_JWKS_URI (verify), BENCH_BODY (bare).
  * Started with an IPC channel: sends `{ url }` once listening, answers any message with
@@ -23,12 +24,13 @@ const env = (name: string): string => {
 };
 
 async function start(): Promise<{ url: string; stop: () => Promise<void> }> {
-  if (kind === 'mesh' || kind === 'verify') {
+  if (kind === 'mesh' || kind === 'verify' || kind === 'verify-uncached') {
     const svc = await startLocalOrderService({
-      authMode: kind,
+      authMode: kind === 'mesh' ? 'mesh' : 'verify',
       issuer: env('BENCH_ISSUER'),
       audience: env('BENCH_AUDIENCE'),
-      ...(kind === 'verify' ? { jwksUri: env('BENCH_JWKS_URI') } : {}),
+      ...(kind === 'mesh' ? {} : { jwksUri: env('BENCH_JWKS_URI') }),
+      ...(kind === 'verify-uncached' ? { jwtCacheSize: 0 } : {}),
     });
     return { url: svc.url, stop: () => svc.shutdown() };
   }
@@ -57,7 +59,9 @@ async function start(): Promise<{ url: string; stop: () => Promise<void> }> {
         }),
     };
   }
-  throw new Error(`usage: services-child.ts <bare|mesh|verify> (got '${kind ?? ''}')`);
+  throw new Error(
+    `usage: services-child.ts <bare|mesh|verify|verify-uncached> (got '${kind ?? ''}')`,
+  );
 }
 
 const running = await start();

@@ -18,6 +18,8 @@ export interface LocalOrderServiceOptions {
   /** payment-service stand-in; defaults to one that answers instantly. */
   readonly paymentClient?: PaymentClient;
   readonly paymentServiceUrl?: string;
+  /** JWT_CACHE_SIZE; 0 verifies or decodes every token. @default the service's default */
+  readonly jwtCacheSize?: number;
 }
 
 /**
@@ -32,6 +34,7 @@ export async function startLocalOrderService(
     JWT_ISSUER: options.issuer,
     JWT_AUDIENCE: options.audience,
     JWKS_URI: options.jwksUri ?? (options.keySet ? 'http://127.0.0.1:9/unused' : undefined),
+    JWT_CACHE_SIZE: options.jwtCacheSize?.toString(),
   });
   const logger = createLogger('order-service', 'silent');
   const lifecycle: Lifecycle = { ready: false, shuttingDown: false };

@@ -25,9 +25,19 @@ export interface OrderRepository {
 
 export class InMemoryOrderRepository implements OrderRepository {
   private readonly orders = new Map<string, Order>();
+  /** The same orders per owner, so listing one caller's orders does not scan everyone's. */
+  private readonly byOwner = new Map<string, Map<string, Order>>();
 
   save(order: Order): Promise<void> {
+    const previous = this.orders.get(order.id);
+    if (previous !== undefined && previous.owner !== order.owner) this.unindex(previous);
     this.orders.set(order.id, order);
+    let owned = this.byOwner.get(order.owner);
+    if (owned === undefined) {
+      owned = new Map();
+      this.byOwner.set(order.owner, owned);
+    }
+    owned.set(order.id, order);
     return Promise.resolve();
   }
 
@@ -36,7 +46,8 @@ export class InMemoryOrderRepository implements OrderRepository {
   }
 
   listByOwner(owner: string): Promise<readonly Order[]> {
-    return Promise.resolve([...this.orders.values()].filter((o) => o.owner === owner));
+    const owned = this.byOwner.get(owner);
+    return Promise.resolve(owned === undefined ? [] : [...owned.values()]);
   }
 
   listAll(): Promise<readonly Order[]> {
@@ -44,6 +55,16 @@ export class InMemoryOrderRepository implements OrderRepository {
   }
 
   delete(id: string): Promise<boolean> {
-    return Promise.resolve(this.orders.delete(id));
+    const order = this.orders.get(id);
+    if (order === undefined) return Promise.resolve(false);
+    this.orders.delete(id);
+    this.unindex(order);
+    return Promise.resolve(true);
+  }
+
+  private unindex(order: Order): void {
+    const owned = this.byOwner.get(order.owner);
+    owned?.delete(order.id);
+    if (owned?.size === 0) this.byOwner.delete(order.owner);
   }
 }

@@ -16,6 +16,11 @@ export interface AuthConfig {
   /** Accepted signature algorithms (never `none`, never HMAC). */
   readonly algorithms: readonly string[];
   readonly clockToleranceSeconds: number;
+  /**
+   * Accepted tokens kept in memory, so a repeated token skips the signature check
+   * (`verify`) or the decoding (`mesh`) until it expires; 0 disables. See `VerifiedTokenCache`.
+   */
+  readonly cacheSize: number;
 }
 
 export interface BaseConfig {
@@ -23,6 +28,9 @@ export interface BaseConfig {
   readonly logLevel: LogLevel;
   readonly auth: AuthConfig;
 }
+
+/** Upper bound of JWT_CACHE_SIZE: cached tokens are at most 8 KiB, so at most ~80 MiB of keys. */
+const MAX_JWT_CACHE_SIZE = 10000;
 
 const ASYMMETRIC_ALGORITHMS = [
   'RS256',
@@ -87,7 +95,8 @@ export function parseLogLevel(env: Env): LogLevel {
 }
 
 /**
- * Parses AUTH_MODE, JWT_ISSUER, JWT_AUDIENCE, JWKS_URI and JWT_CLOCK_TOLERANCE_SECONDS.
+ * Parses AUTH_MODE, JWT_ISSUER, JWT_AUDIENCE, JWKS_URI, JWT_CLOCK_TOLERANCE_SECONDS and
+ * JWT_CACHE_SIZE.
  * The default mode is `verify`: a service started outside a mesh verifies tokens itself.
  */
 export function parseAuthConfig(env: Env): AuthConfig {
@@ -113,6 +122,17 @@ export function parseAuthConfig(env: Env): AuthConfig {
       `JWT_CLOCK_TOLERANCE_SECONDS ('${rawSkew ?? ''}') must be an integer 0-300`,
     );
   }
+  const rawCacheSize = env.JWT_CACHE_SIZE?.trim();
+  const cacheSize = rawCacheSize === undefined || rawCacheSize === '' ? 1000 : Number(rawCacheSize);
+  if (
+    rawCacheSize !== undefined &&
+    rawCacheSize !== '' &&
+    (!/^\d+$/.test(rawCacheSize) || cacheSize > MAX_JWT_CACHE_SIZE)
+  ) {
+    throw new ConfigError(
+      `JWT_CACHE_SIZE ('${rawCacheSize}') must be an integer 0-${MAX_JWT_CACHE_SIZE} (0 disables the cache)`,
+    );
+  }
   return {
     mode,
     issuer,
@@ -120,6 +140,7 @@ export function parseAuthConfig(env: Env): AuthConfig {
     ...(jwksUri ? { jwksUri } : {}),
     algorithms: ASYMMETRIC_ALGORITHMS,
     clockToleranceSeconds,
+    cacheSize,
   };
 }
 

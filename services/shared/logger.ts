@@ -8,6 +8,8 @@ export interface Logger {
   info(msg: string, fields?: LogFields): void;
   warn(msg: string, fields?: LogFields): void;
   error(msg: string, fields?: LogFields): void;
+  /** Whether a line at `level` would be written (lets callers skip building fields). */
+  isEnabled?(level: Exclude<LogLevel, 'silent'>): boolean;
 }
 
 const RANK: Record<LogLevel, number> = { debug: 10, info: 20, warn: 30, error: 40, silent: 99 };
@@ -21,9 +23,22 @@ export function createLogger(
   level: LogLevel = 'info',
   sink: (line: string) => void = (line) => process.stdout.write(line + '\n'),
 ): Logger {
+  const serviceJson = JSON.stringify(service);
   const emit = (lvl: Exclude<LogLevel, 'silent'>, msg: string, fields?: LogFields): void => {
     if (RANK[lvl] < RANK[level]) return;
-    sink(JSON.stringify({ time: new Date().toISOString(), level: lvl, service, msg, ...fields }));
+    const time = new Date().toISOString();
+    if (
+      fields !== undefined &&
+      ('time' in fields || 'level' in fields || 'service' in fields || 'msg' in fields)
+    ) {
+      sink(JSON.stringify({ time, level: lvl, service, msg, ...fields }));
+      return;
+    }
+    // The same line as JSON.stringify({ time, level, service, msg, ...fields }), without
+    // copying the fields into a new object or re-serializing the constant parts.
+    const head = `{"time":"${time}","level":"${lvl}","service":${serviceJson},"msg":${JSON.stringify(msg)}`;
+    const rest = fields === undefined ? '{}' : JSON.stringify(fields);
+    sink(rest === '{}' ? head + '}' : head + ',' + rest.slice(1));
   };
   return {
     debug: (msg, fields) => {
@@ -38,6 +53,7 @@ export function createLogger(
     error: (msg, fields) => {
       emit('error', msg, fields);
     },
+    isEnabled: (lvl) => RANK[lvl] >= RANK[level],
   };
 }
 

@@ -43,6 +43,10 @@ declare module 'express-serve-static-core' {
   }
 }
 
+/** When the request arrived (`process.hrtime.bigint()`), for the access log. */
+const STARTED = Symbol('started');
+type TimedRequest = Request & { [STARTED]?: bigint };
+
 export function requestIdOf(req: Request): string {
   return req.requestId ?? 'unknown';
 }
@@ -56,9 +60,9 @@ export function identityOf(req: Request): Identity {
 /**
  * An Express 5 app with the settings every shop service shares: case-sensitive and
  * strict routing (so `/API/ADMIN` or `/api/admin/` cannot slip past mesh path rules),
- * no `x-powered-by`, request ids, structured access logs, path-trick rejection, a JSON
- * body parser with a size limit, and `/healthz` + `/readyz`. Add routes, then call
- * `finishServiceApp` for the 404 and error handlers.
+ * no `x-powered-by`, no ETags, request ids, structured access logs, path-trick rejection,
+ * a JSON body parser with a size limit (not run on GET/HEAD), and `/healthz` + `/readyz`.
+ * Add routes, then call `finishServiceApp` for the 404 and error handlers.
  */
 export function createServiceApp(options: ServiceAppOptions): Express {
   const { logger } = options;
@@ -70,27 +74,31 @@ export function createServiceApp(options: ServiceAppOptions): Express {
   app.set('etag', false);
   app.set('query parser', 'simple');
 
-  app.use((req, res, next) => {
-    const incoming = req.get('x-request-id');
-    req.requestId = incoming !== undefined && REQUEST_ID.test(incoming) ? incoming : randomUUID();
-    res.setHeader('x-request-id', req.requestId);
-    if (lifecycle.shuttingDown) res.setHeader('connection', 'close');
-    const started = process.hrtime.bigint();
-    res.on('finish', () => {
-      logger.info('request', {
-        requestId: req.requestId,
-        method: req.method,
-        path: req.path,
-        status: res.statusCode,
-        durationMs: Number(process.hrtime.bigint() - started) / 1e6,
-      });
-    });
-    next();
+  const jsonBody: RequestHandler = express.json({
+    limit: options.bodyLimit ?? '16kb',
+    strict: true,
+    type: 'application/json',
   });
+  // The access log line, as a shared listener (no closure per request): `this` is the response.
+  const logAccess = logger.isEnabled?.('info') === false ? undefined : accessLogger(logger);
 
-  app.use((req, _res, next) => {
-    const rawPath = req.originalUrl.split('?')[0] ?? '';
-    if (PATH_TRICK.test(rawPath)) {
+  // One middleware for the shared per-request work (every extra router layer costs on
+  // each request): request id, access log, path hardening, then the JSON body parser
+  // for methods that carry a body. Health routes follow; they never read a body.
+  app.use((req, res, next) => {
+    const incoming = req.headers['x-request-id'];
+    const requestId =
+      typeof incoming === 'string' && REQUEST_ID.test(incoming) ? incoming : randomUUID();
+    req.requestId = requestId;
+    res.setHeader('x-request-id', requestId);
+    if (lifecycle.shuttingDown) res.setHeader('connection', 'close');
+    if (logAccess !== undefined) {
+      (req as TimedRequest)[STARTED] = process.hrtime.bigint();
+      res.on('finish', logAccess);
+    }
+    const url = req.originalUrl;
+    const query = url.indexOf('?');
+    if (PATH_TRICK.test(query === -1 ? url : url.slice(0, query))) {
       next(
         new HttpError(
           400,
@@ -100,7 +108,12 @@ export function createServiceApp(options: ServiceAppOptions): Express {
       );
       return;
     }
-    next();
+    // GET and HEAD carry no body the services read: skip the parser.
+    if (req.method === 'GET' || req.method === 'HEAD') {
+      next();
+      return;
+    }
+    jsonBody(req, res, next);
   });
 
   app.get('/healthz', (_req, res) => {
@@ -110,18 +123,40 @@ export function createServiceApp(options: ServiceAppOptions): Express {
     const ready = lifecycle.ready && !lifecycle.shuttingDown;
     res.status(ready ? 200 : 503).json({ status: ready ? 'ready' : 'not_ready' });
   });
-
-  app.use(
-    express.json({ limit: options.bodyLimit ?? '16kb', strict: true, type: 'application/json' }),
-  );
   return app;
+}
+
+function accessLogger(logger: Logger): (this: Response) => void {
+  return function logAccess(this: Response): void {
+    const req = this.req as TimedRequest;
+    const started = req[STARTED];
+    logger.info('request', {
+      requestId: req.requestId,
+      method: req.method,
+      path: req.path,
+      status: this.statusCode,
+      durationMs: started === undefined ? 0 : Number(process.hrtime.bigint() - started) / 1e6,
+    });
+  };
 }
 
 /** Rejects a request without a valid bearer token; sets `req.identity`. */
 export function authenticate(resolve: IdentityResolver): RequestHandler {
-  return async (req, _res, next) => {
-    req.identity = await resolve(req.get('authorization'));
-    next();
+  const { cached } = resolve;
+  return (req, _res, next) => {
+    const authorization = req.headers.authorization;
+    // A cached token is answered synchronously: no promise, no extra tick.
+    const hit = cached?.(authorization);
+    if (hit !== undefined) {
+      req.identity = hit;
+      next();
+      return;
+    }
+    // Express 5 passes a rejection (a 401 or 503 HttpError) to the error handler.
+    return resolve(authorization).then((identity) => {
+      req.identity = identity;
+      next();
+    });
   };
 }
 

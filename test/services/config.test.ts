@@ -21,6 +21,12 @@ describe('service configuration', () => {
     expect(config.paymentServiceUrl.host).toBe('payment-service.shop.svc.cluster.local:8080');
   });
 
+  test('caches up to 1000 verified tokens unless JWT_CACHE_SIZE says otherwise', () => {
+    expect(loadOrderServiceConfig(base).auth.cacheSize).toBe(1000);
+    expect(loadOrderServiceConfig({ ...base, JWT_CACHE_SIZE: ' 250 ' }).auth.cacheSize).toBe(250);
+    expect(loadOrderServiceConfig({ ...base, JWT_CACHE_SIZE: '0' }).auth.cacheSize).toBe(0);
+  });
+
   test('mesh mode does not need JWKS_URI', () => {
     const { JWKS_URI: _omit, ...env } = base;
     expect(loadOrderServiceConfig({ ...env, AUTH_MODE: 'mesh' }).auth.mode).toBe('mesh');
@@ -40,6 +46,10 @@ describe('service configuration', () => {
     ],
     [{ PAYMENT_SERVICE_URL: 'ftp://x' }, /must use http or https/],
     [{ JWT_CLOCK_TOLERANCE_SECONDS: '3600' }, /JWT_CLOCK_TOLERANCE_SECONDS \('3600'\)/],
+    [{ JWT_CACHE_SIZE: 'lots' }, /JWT_CACHE_SIZE \('lots'\) must be an integer 0-10000/],
+    [{ JWT_CACHE_SIZE: '-1' }, /JWT_CACHE_SIZE \('-1'\)/],
+    [{ JWT_CACHE_SIZE: '1.5' }, /JWT_CACHE_SIZE \('1.5'\)/],
+    [{ JWT_CACHE_SIZE: '10001' }, /JWT_CACHE_SIZE \('10001'\)/],
   ])('throws when the environment has %j', (override, message) => {
     expect(() => loadOrderServiceConfig({ ...base, ...override })).toThrow(ConfigError);
     expect(() => loadOrderServiceConfig({ ...base, ...override })).toThrow(message);

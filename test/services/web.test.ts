@@ -1,0 +1,103 @@
+import request from 'supertest';
+import { createLogger } from '../../services/shared/logger.js';
+import { createServiceApp, finishServiceApp } from '../../services/shared/web.js';
+
+/** A service app with one GET and one POST route, logging into `lines`. */
+function appWithLog(lines: string[], level: 'info' | 'silent' = 'info') {
+  const logger = createLogger('test', level, (line) => lines.push(line));
+  const app = createServiceApp({ logger });
+  app.get('/api/things', (_req, res) => {
+    res.json({ things: [] });
+  });
+  app.post('/api/things', (req, res) => {
+    res.status(201).json({ got: req.body as unknown });
+  });
+  return finishServiceApp(app, logger);
+}
+
+function accessLines(lines: string[]): Record<string, unknown>[] {
+  return lines
+    .map((l) => JSON.parse(l) as Record<string, unknown>)
+    .filter((l) => l.msg === 'request');
+}
+
+describe('shared web layer', () => {
+  test('writes one access log line per request, with the request id it answered', async () => {
+    // GIVEN a service app logging at info
+    const lines: string[] = [];
+    const app = appWithLog(lines);
+    // WHEN a request with a client id, one without, and a path trick arrive
+    const a = await request(app).get('/api/things?x=1').set('x-request-id', 'req-1').expect(200);
+    const b = await request(app).get('/api/things').expect(200);
+    const c = await request(app).get('/api//things').expect(400);
+    // THEN each got exactly one line with its id, method, path (no query) and status
+    const logged = accessLines(lines);
+    expect(logged).toHaveLength(3);
+    expect(logged[0]).toMatchObject({
+      level: 'info',
+      service: 'test',
+      requestId: 'req-1',
+      method: 'GET',
+      path: '/api/things',
+      status: 200,
+      durationMs: expect.any(Number),
+    });
+    expect(a.headers['x-request-id']).toBe('req-1');
+    expect(logged[1]).toMatchObject({ requestId: b.headers['x-request-id'], status: 200 });
+    expect(b.headers['x-request-id']).toMatch(/^[0-9a-f-]{36}$/);
+    expect(logged[2]).toMatchObject({ requestId: c.headers['x-request-id'], status: 400 });
+    expect(c.body.error.code).toBe('invalid_path');
+  });
+
+  test('replaces an invalid incoming request id', async () => {
+    const lines: string[] = [];
+    const res = await request(appWithLog(lines))
+      .get('/api/things')
+      .set('x-request-id', 'bad id with spaces')
+      .expect(200);
+    expect(res.headers['x-request-id']).toMatch(/^[0-9a-f-]{36}$/);
+  });
+
+  test('parses JSON bodies on POST and still refuses invalid or oversized ones', async () => {
+    const app = appWithLog([]);
+    const ok = await request(app).post('/api/things').send({ a: 1 }).expect(201);
+    expect(ok.body).toEqual({ got: { a: 1 } });
+    const bad = await request(app)
+      .post('/api/things')
+      .set('content-type', 'application/json')
+      .send('{"a":')
+      .expect(400);
+    expect(bad.body.error.code).toBe('invalid_json');
+    const big = await request(app)
+      .post('/api/things')
+      .send({ a: 'x'.repeat(17 * 1024) })
+      .expect(413);
+    expect(big.body.error.code).toBe('payload_too_large');
+  });
+
+  test('does not run the body parser on GET', async () => {
+    // GIVEN a GET carrying a malformed JSON body WHEN served THEN the route answers normally
+    const res = await request(appWithLog([]))
+      .get('/api/things')
+      .set('content-type', 'application/json')
+      .send('{"not json')
+      .expect(200);
+    expect(res.body).toEqual({ things: [] });
+  });
+
+  test('writes no access log line when the level is silent', async () => {
+    const lines: string[] = [];
+    await request(appWithLog(lines, 'silent')).get('/api/things').expect(200);
+    expect(lines).toEqual([]);
+  });
+
+  test('health endpoints answer before routes, without x-powered-by or ETag', async () => {
+    const app = appWithLog([]);
+    const res = await request(app).get('/healthz').expect(200);
+    expect(res.body).toEqual({ status: 'ok' });
+    expect(res.headers['x-powered-by']).toBeUndefined();
+    expect(res.headers.etag).toBeUndefined();
+    await request(app).get('/readyz').expect(200);
+    await request(app).get('/HEALTHZ').expect(404);
+  });
+});
