@@ -13,11 +13,14 @@
  * Each server runs in its own child process and autocannon runs here: in one process
  * the load generator (itself CPU-bound JavaScript) and the server would share one event
  * loop and the figure would measure both; this way, on 2 cores, each gets a core, as
- * in production where load comes from elsewhere, and all three servers are started
+ * in production where load comes from elsewhere, and all four servers are started
  * the same way (same Node, same tsx loader), so the comparison stays symmetric.
  *
  * Side by side: a warm-up round per server (JIT, and the JWKS fetch in verify mode),
- * then ROUNDS rounds of bare, mesh, verify, verify-uncached back to back. Absolute figures are medians
+ * then ROUNDS short rounds of bare, mesh, verify, verify-uncached back to back, the order
+ * reversed every other round so that drift during a round favours no side (ABBA). Many
+ * short rounds rather than a few long ones: the machine's speed swings by ±20% within
+ * seconds, and the median of more paired ratios is steadier. Absolute figures are medians
  * over the rounds; ratios are medians of the per-round ratios, so drift on a shared
  * machine hits both sides of a ratio alike. Each server also reports the CPU time it
  * spent per request: less noisy than requests/s on a shared machine, it shows where the
@@ -41,8 +44,8 @@ import { CATALOG } from '../services/order-service/catalog.js';
 import { median, pairedRatio, type Row } from './table.js';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
-const ROUNDS = 5;
-const ROUND_SECONDS = 3;
+const ROUNDS = 8;
+const ROUND_SECONDS = 2;
 const WARMUP_SECONDS = 2;
 const CONNECTIONS = 10;
 /** Orders stored for the caller, so the handler lists and serializes something. */
@@ -292,7 +295,8 @@ export async function benchServices(rounds = ROUNDS, seconds = ROUND_SECONDS): P
       'verify-uncached': [],
     };
     for (let round = 1; round <= rounds; round++) {
-      for (const k of kinds) samples[k].push(await load(servers[k], token, seconds));
+      const order = round % 2 === 1 ? kinds : [...kinds].reverse();
+      for (const k of order) samples[k].push(await load(servers[k], token, seconds));
       const line = kinds.map((k) => `${k} ${fmtRps(samples[k].at(-1)?.rps ?? NaN)}`).join(', ');
       console.error(`  round ${round}/${rounds}: ${line}`);
     }
