@@ -24,7 +24,8 @@ const BENCHMARKS: Record<Benchmark, { readonly about: string; run(): Row[] | Pro
     run: () => benchEngine(),
   },
   services: {
-    about: 'GET /api/orders, bare Express vs order-service mesh / verify mode (autocannon, ~1 min)',
+    about:
+      'GET /api/orders, bare Express vs order-service mesh / verify / uncached verify (autocannon, ~1.5 min)',
     run: () => benchServices(),
   },
   tests: {
