@@ -1,6 +1,7 @@
 import { claimPath, whenKeyError } from './authz.js';
 import { compile, matchLabels, selects, subset } from './engine.js';
 import { cidrError, pathTemplateError } from './match.js';
+import { parseRoutes, ROUTES_ANNOTATION } from './matrix.js';
 import { isRecord, type K8sObject, type Manifests, objectRef } from './model.js';
 import { type Workload, workloadsOf } from './workloads.js';
 
@@ -99,6 +100,21 @@ function usesHttpOnly(r: Rule): boolean {
       return k.startsWith('request.headers[') || k.startsWith('request.auth.');
     })
   );
+}
+
+/**
+ * Whether the workload's `meshward.io/routes` annotation (written by meshward's charts)
+ * declares routes and all of them public. A malformed annotation proves nothing.
+ */
+function publicByIntent(w: Workload): boolean {
+  const text = w.object?.metadata.annotations?.[ROUTES_ANNOTATION];
+  if (text === undefined) return false;
+  try {
+    const routes = parseRoutes(text, `${w.kind} ${w.namespace}/${w.name}`);
+    return routes.length > 0 && routes.every((r) => r.public);
+  } catch {
+    return false;
+  }
 }
 
 function isGatewaySelector(obj: K8sObject): boolean {
@@ -521,13 +537,25 @@ export function lint(manifests: Manifests, options: { rootNamespace?: string } =
         )
       );
     });
-    if (open.length > 0) {
+    // A workload whose declared intent makes every route public is open on purpose.
+    const unexpected = open.filter((w) => !publicByIntent(w));
+    const intended = open.filter(publicByIntent);
+    if (unexpected.length > 0) {
       add(
         'MW001',
         'warning',
         ra,
-        `tokenless requests pass on [${open.map((w) => w.name).join(', ')}]`,
+        `tokenless requests pass on [${unexpected.map((w) => w.name).join(', ')}]`,
         'add an ALLOW policy with requestPrincipals (and default deny)',
+      );
+    }
+    if (intended.length > 0) {
+      add(
+        'MW001',
+        'info',
+        ra,
+        `tokenless requests pass on [${intended.map((w) => w.name).join(', ')}], public by their ${ROUTES_ANNOTATION} intent`,
+        'nothing to do if intended; a selector on the RequestAuthentication would leave them out',
       );
     }
     // MW015: JWKS on a STRICT port that istiod (no sidecar) must fetch.

@@ -154,6 +154,43 @@ describe('lint', () => {
     ).toEqual([]);
   });
 
+  describe('MW001 and the meshward.io/routes intent', () => {
+    const RA = `apiVersion: security.istio.io/v1\nkind: RequestAuthentication\nmetadata: { name: jwt, namespace: shop }\nspec: { jwtRules: [{ issuer: https://i }] }\n---\n`;
+    const ALLOW_GATEWAY = policy(
+      `${sel}  rules: [{ from: [{ source: { principals: ['cluster.local/ns/istio-system/sa/istio-ingressgateway-service-account'] } }], to: [{ operation: { methods: [GET] } }] }]`,
+    );
+    /** BASE's Deployment `api` with a meshward.io/routes annotation. */
+    const annotated = (routes: string) =>
+      BASE.replace(
+        'metadata: { name: api, namespace: shop }\nspec:\n  template:',
+        `metadata: { name: api, namespace: shop, annotations: { meshward.io/routes: '${routes}' } }\nspec:\n  template:`,
+      );
+    const mw001 = (base: string) =>
+      lint({ objects: parseManifests(base + RA + ALLOW_GATEWAY, 'lint.yaml') })
+        .filter((f) => f.code === 'MW001')
+        .map((f) => `${f.severity}: ${f.message}`);
+
+    it('GIVEN every declared route public THEN tokenless access is reported as info, by intent', () => {
+      const routes = '[{"methods":["GET"],"paths":["/"],"public":true}]';
+      expect(annotated(routes)).not.toEqual(BASE);
+      expect(mw001(annotated(routes))).toEqual([
+        'info: tokenless requests pass on [api], public by their meshward.io/routes intent',
+      ]);
+    });
+
+    it('GIVEN one route that needs a token THEN it stays a warning', () => {
+      const routes =
+        '[{"methods":["GET"],"paths":["/"],"public":true},{"methods":["GET"],"paths":["/me"],"public":false,"roles":["USER"]}]';
+      expect(mw001(annotated(routes))).toEqual(['warning: tokenless requests pass on [api]']);
+    });
+
+    it('GIVEN no annotation, an empty list or a malformed one THEN it stays a warning', () => {
+      for (const base of [BASE, annotated('[]'), annotated('{not json')]) {
+        expect(mw001(base)).toEqual(['warning: tokenless requests pass on [api]']);
+      }
+    });
+  });
+
   it('reports invalid policies as errors', () => {
     for (const code of [
       'MW101',
