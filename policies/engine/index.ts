@@ -9,6 +9,8 @@ export {
   formatMatrix,
   formatMermaid,
   parseRoutes,
+  routesOf,
+  hostOf,
   samplePath,
   TOKEN_KINDS,
   type Matrix,
