@@ -29,12 +29,11 @@ import {
   compile,
   type CompiledManifests,
   decide,
-  isRecord,
   loadManifests,
   type Manifests,
   type MeshRequest,
-  parseRoutes,
   type RequestToken,
+  routesOf,
   samplePath,
 } from '../policies/engine/index.js';
 import { INGRESS_GATEWAY_PRINCIPAL, workloadsOf } from '../policies/engine/workloads.js';
@@ -51,7 +50,6 @@ const MESH_SERVICES = 200;
 /** Service callers per workload: these offsets in workload order (all of them in a small mesh). */
 const CALLER_OFFSETS = [-1, 1, 2, 3, 5, 8];
 
-const ROUTES_ANNOTATION = 'meshward.io/routes';
 const TRICKY_PATHS = [
   '/x/../admin/x',
   '/api/%2e%2e/admin',
@@ -59,24 +57,10 @@ const TRICKY_PATHS = [
   '/x?y=1',
 ];
 
-/** Sample paths of the workload's `meshward.io/routes` (on the workload or a Service selecting it). */
+/** Sample paths of the workload's `meshward.io/routes`, as the matrix finds them. */
 function routePaths(m: Manifests, w: ReturnType<typeof workloadsOf>[number]): string[] {
-  let text = w.object?.metadata.annotations?.[ROUTES_ANNOTATION];
-  if (text === undefined) {
-    const svc = m.objects.find((s) => {
-      const sel = s.spec?.selector;
-      return (
-        s.kind === 'Service' &&
-        (s.metadata.namespace ?? 'default') === w.namespace &&
-        isRecord(sel) &&
-        Object.keys(sel).length > 0 &&
-        Object.entries(sel).every(([k, v]) => w.labels[k] === v)
-      );
-    });
-    text = svc?.metadata.annotations?.[ROUTES_ANNOTATION];
-  }
-  if (text === undefined) return [];
-  return [...new Set(parseRoutes(text, w.name).flatMap((r) => r.paths.map(samplePath)))];
+  const routes = routesOf(m, w) ?? [];
+  return [...new Set(routes.flatMap((r) => r.paths.map(samplePath)))];
 }
 
 /** The mixed request stream over every workload of the manifests. */
