@@ -244,13 +244,18 @@ function decideRows(
 /** `matrix()` of the manifests in `dir`, timed in its own process. */
 function matrixRow(dir: string, services: number): Row {
   const figure = `matrix of the ${services}-service mesh`;
-  const child = spawnSync(TSX, ['bench/matrix-child.ts', dir], {
+  // Node itself with tsx as a loader, not the tsx wrapper: one process, so the timeout's
+  // SIGKILL stops the build instead of orphaning it.
+  const child = spawnSync(process.execPath, ['--import', 'tsx', 'bench/matrix-child.ts', dir], {
     cwd: ROOT,
     encoding: 'utf8',
     timeout: MATRIX_TIMEOUT_MS,
     killSignal: 'SIGKILL',
   });
-  if (child.error !== undefined || child.signal !== null) {
+  // Stopped by the timeout: spawnSync then reports ETIMEDOUT (and the kill signal).
+  const timedOut =
+    child.error !== undefined && 'code' in child.error && child.error.code === 'ETIMEDOUT';
+  if (timedOut) {
     return {
       section: 'engine',
       figure: `${figure} (stopped)`,
@@ -261,7 +266,12 @@ function matrixRow(dir: string, services: number): Row {
       ok: false,
     };
   }
-  if (child.status !== 0) throw new Error(`matrix-child failed: ${child.stderr}`);
+  if (child.error !== undefined) throw child.error;
+  if (child.status !== 0) {
+    const how =
+      child.signal !== null ? `killed by ${child.signal}` : `exit ${String(child.status)}`;
+    throw new Error(`matrix-child failed (${how}): ${child.stderr}`);
+  }
   const line = JSON.parse(child.stdout.trim().split('\n').at(-1) ?? '{}') as {
     ms: number;
     cells: number;

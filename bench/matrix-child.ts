@@ -1,7 +1,8 @@
 /**
  * One access-matrix build, in its own process so the benchmark can stop it:
- * `tsx bench/matrix-child.ts <manifest dir>`. Loads the manifests (untimed), builds
- * `matrix()` once (timed, cold, as `meshward matrix` does) and prints one JSON line.
+ * `node --import tsx bench/matrix-child.ts <manifest dir>`. Loads the manifests
+ * (untimed), builds `matrix()` once (timed, cold, as `meshward matrix` does) and prints
+ * one JSON line.
  */
 import { performance } from 'node:perf_hooks';
 
