@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
 
-import { median, type Row } from './table.js';
+import { median, pairedRatio, type Row } from './table.js';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const TSX = join(ROOT, 'node_modules', '.bin', 'tsx');
@@ -66,7 +66,7 @@ export function benchSynth(sizes: readonly number[] = [10, 50, 200], runs = 3): 
     const pair = (pick: (s: Sample) => number) => ({
       a: median(a.map(pick)),
       b: median(b.map(pick)),
-      ratio: median(a.map((s, i) => pick(s) / pick(b[i]))),
+      ratio: pairedRatio(a.map(pick), b.map(pick)),
     });
     const wall = pair((s) => s.wallMs);
     const synth = pair((s) => s.synthMs);
