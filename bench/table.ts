@@ -82,3 +82,16 @@ export function printTable(rows: readonly Row[]): void {
   console.log(fmt(widths.map((w) => '-'.repeat(w))));
   for (const l of lines) console.log(fmt(l));
 }
+
+/**
+ * A benchmark run alone (`npx tsx bench/<name>.bench.ts`): its rows as a table on stdout,
+ * the missed figures on stderr and exit code 1 when a target is missed.
+ */
+export function runAlone(rows: readonly Row[]): void {
+  printTable(rows);
+  const missed = missedSummary(rows);
+  if (missed !== undefined) {
+    console.error(`\n${missed}`);
+    process.exitCode = 1;
+  }
+}

@@ -1,4 +1,11 @@
-import { failedRow, median, missedSummary, pairedRatio, type Row } from '../../bench/table.js';
+import {
+  failedRow,
+  median,
+  missedSummary,
+  pairedRatio,
+  type Row,
+  runAlone,
+} from '../../bench/table.js';
 
 const row = (over: Partial<Row>): Row => ({
   section: 'services',
@@ -76,5 +83,43 @@ describe('missedSummary', () => {
     expect(missedSummary([failed])).toBe(
       '1 target(s) missed: services services: FAILED (mesh server exited (1))',
     );
+  });
+});
+
+describe('runAlone', () => {
+  /** runAlone's stdout and stderr lines and the exit code it leaves, restoring all three. */
+  function capture(rows: readonly Row[]): { out: string[]; err: string[]; exitCode: unknown } {
+    const out: string[] = [];
+    const err: string[] = [];
+    const { log, error } = console;
+    const before = process.exitCode;
+    console.log = (line: string) => out.push(line);
+    console.error = (line: string) => err.push(line);
+    process.exitCode = undefined;
+    try {
+      runAlone(rows);
+      return { out, err, exitCode: process.exitCode };
+    } finally {
+      console.log = log;
+      console.error = error;
+      process.exitCode = before;
+    }
+  }
+
+  it('prints the table and leaves the exit code alone when every target holds', () => {
+    const run = capture([row({}), row({ figure: 'mesh mode: p50 / p99', target: 'report' })]);
+    expect(run.out).toHaveLength(4); // header, rule, two rows
+    expect(run.out[2]).toMatch(/^services +mesh mode: throughput +900 req\/s .* ok$/);
+    expect(run.err).toEqual([]);
+    expect(run.exitCode).toBeUndefined();
+  });
+
+  it('names the missed figures on stderr and exits 1', () => {
+    const run = capture([row({}), row({ value: '450 req/s', ratio: 0.45, ok: false })]);
+    expect(run.out[3]).toMatch(/MISSED$/);
+    expect(run.err).toEqual([
+      '\n1 target(s) missed: services mesh mode: throughput (450 req/s, ratio 0.45, target ≥ 0.85×)',
+    ]);
+    expect(run.exitCode).toBe(1);
   });
 });
