@@ -7,7 +7,7 @@
  * Reads BENCH_ISSUER, BENCH_AUDIENCE, BENCH_JWKS_URI (verify), BENCH_BODY (bare).
  * Started with an IPC channel: sends `{ url }` once listening, answers any message with
  * its `process.cpuUsage()`, and exits when the channel closes (the benchmark ended or
- * died) or after BENCH_MAX_LIFETIME_MS, whichever comes first.
+ * died) or after BENCH_MAX_LIFETIME_MS (default 10 min), whichever comes first.
  */
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
