@@ -1,5 +1,5 @@
-import { ConfigError } from '../shared/errors.js';
 import { createLogger, errorFields } from '../shared/logger.js';
+import { startupFailureLine } from '../shared/server.js';
 import { ClientCredentialsTokenSource } from '../shared/token-source.js';
 import { loadReconcilerConfig } from './config.js';
 import { reconcileOnce } from './reconcile.js';
@@ -10,10 +10,7 @@ async function main(): Promise<number> {
   try {
     config = loadReconcilerConfig();
   } catch (err) {
-    const msg = err instanceof ConfigError ? `configuration error: ${err.message}` : String(err);
-    process.stderr.write(
-      JSON.stringify({ level: 'error', service: 'payment-reconciler', msg }) + '\n',
-    );
+    process.stderr.write(startupFailureLine('payment-reconciler', err));
     return 1;
   }
   const logger = createLogger('payment-reconciler', config.logLevel);

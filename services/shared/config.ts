@@ -54,14 +54,33 @@ export function requireEnv(env: Env, name: string): string {
   return value;
 }
 
-export function parsePort(env: Env, name = 'PORT', fallback = 8080): number {
+/**
+ * Reads a decimal integer in [min, max], or `fallback` when the variable is unset or
+ * empty; anything else is a ConfigError naming the variable, its value and the range.
+ */
+export function parseIntEnv(
+  env: Env,
+  name: string,
+  range: {
+    readonly fallback: number;
+    readonly min: number;
+    readonly max: number;
+    readonly hint?: string;
+  },
+): number {
   const raw = env[name]?.trim();
-  if (raw === undefined || raw === '') return fallback;
-  const port = Number(raw);
-  if (!/^\d+$/.test(raw) || port < 1 || port > 65535) {
-    throw new ConfigError(`${name} ('${raw}') must be an integer 1-65535`);
+  if (raw === undefined || raw === '') return range.fallback;
+  const value = Number(raw);
+  if (!/^\d+$/.test(raw) || value < range.min || value > range.max) {
+    throw new ConfigError(
+      `${name} ('${raw}') must be an integer ${range.min}-${range.max}${range.hint ?? ''}`,
+    );
   }
-  return port;
+  return value;
+}
+
+export function parsePort(env: Env, name = 'PORT', fallback = 8080): number {
+  return parseIntEnv(env, name, { fallback, min: 1, max: 65535 });
 }
 
 export function parseUrl(env: Env, name: string, options: { required: true }): URL;
@@ -122,17 +141,12 @@ export function parseAuthConfig(env: Env): AuthConfig {
       `JWT_CLOCK_TOLERANCE_SECONDS ('${rawSkew ?? ''}') must be an integer 0-300`,
     );
   }
-  const rawCacheSize = env.JWT_CACHE_SIZE?.trim();
-  const cacheSize = rawCacheSize === undefined || rawCacheSize === '' ? 1000 : Number(rawCacheSize);
-  if (
-    rawCacheSize !== undefined &&
-    rawCacheSize !== '' &&
-    (!/^\d+$/.test(rawCacheSize) || cacheSize > MAX_JWT_CACHE_SIZE)
-  ) {
-    throw new ConfigError(
-      `JWT_CACHE_SIZE ('${rawCacheSize}') must be an integer 0-${MAX_JWT_CACHE_SIZE} (0 disables the cache)`,
-    );
-  }
+  const cacheSize = parseIntEnv(env, 'JWT_CACHE_SIZE', {
+    fallback: 1000,
+    min: 0,
+    max: MAX_JWT_CACHE_SIZE,
+    hint: ' (0 disables the cache)',
+  });
   return {
     mode,
     issuer,

@@ -9,7 +9,7 @@ export interface Logger {
   warn(msg: string, fields?: LogFields): void;
   error(msg: string, fields?: LogFields): void;
   /** Whether a line at `level` would be written (lets callers skip building fields). */
-  isEnabled?(level: Exclude<LogLevel, 'silent'>): boolean;
+  isEnabled(level: Exclude<LogLevel, 'silent'>): boolean;
 }
 
 const RANK: Record<LogLevel, number> = { debug: 10, info: 20, warn: 30, error: 40, silent: 99 };

@@ -2,8 +2,9 @@ import type { Server } from 'node:http';
 import { createServer } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 import type { Express } from 'express';
-import type { Logger } from './logger.js';
-import { errorFields } from './logger.js';
+import { ConfigError } from './errors.js';
+import type { LogFields, Logger, LogLevel } from './logger.js';
+import { createLogger, errorFields } from './logger.js';
 import type { Lifecycle } from './web.js';
 
 export interface StartOptions {
@@ -97,4 +98,45 @@ export function exitOnSignals(running: RunningServer, logger: Logger): void {
   };
   process.once('SIGTERM', onSignal);
   process.once('SIGINT', onSignal);
+}
+
+/** The one stderr line a service writes when it cannot start (before its logger exists). */
+export function startupFailureLine(service: string, err: unknown): string {
+  const msg = err instanceof ConfigError ? `configuration error: ${err.message}` : String(err);
+  return JSON.stringify({ level: 'error', service, msg }) + '\n';
+}
+
+/** What an HTTP service's entry point (`server.ts`) gives `runHttpService`. */
+export interface HttpServiceMain<C extends { readonly port: number; readonly logLevel: LogLevel }> {
+  /** The service name in every log line. */
+  readonly name: string;
+  /** Reads the environment; a ConfigError stops the process with a clear message. */
+  loadConfig(): C;
+  createApp(options: { config: C; logger: Logger; lifecycle: Lifecycle }): Express;
+  /** Extra fields of the `started` log line. */
+  startedFields?(config: C): LogFields;
+}
+
+/**
+ * The entry point every shop HTTP service shares: load the config, start the server,
+ * log `started`, shut down gracefully on SIGTERM/SIGINT; any start-up failure is one
+ * JSON line on stderr and exit code 1.
+ */
+export function runHttpService<C extends { readonly port: number; readonly logLevel: LogLevel }>(
+  main: HttpServiceMain<C>,
+): void {
+  const run = async (): Promise<void> => {
+    const config = main.loadConfig();
+    const logger = createLogger(main.name, config.logLevel);
+    const lifecycle: Lifecycle = { ready: false, shuttingDown: false };
+    const app = main.createApp({ config, logger, lifecycle });
+    const running = await startServer({ app, logger, lifecycle, port: config.port });
+    // Handlers first: whoever reads `started` may signal at once.
+    exitOnSignals(running, logger);
+    logger.info('started', main.startedFields?.(config) ?? {});
+  };
+  run().catch((err: unknown) => {
+    process.stderr.write(startupFailureLine(main.name, err));
+    process.exit(1);
+  });
 }

@@ -23,7 +23,6 @@ export interface VerifiedTimes {
 
 interface Entry {
   readonly identity: Identity;
-  readonly exp: number;
   readonly nbf: number | undefined;
   /** min(exp + tolerance, insertion + max TTL), in milliseconds. */
   readonly validUntilMs: number;
@@ -41,7 +40,7 @@ export const MAX_CACHED_TOKEN_LENGTH = 8192;
  * verified in full), it stores the identity read from the verified claims. Only tokens
  * that passed verification are stored. An entry is trusted until the token's `exp` (with
  * the clock tolerance, exactly where verification would start refusing it) or the max
- * TTL, whichever comes first, and `exp`/`nbf` are re-checked on every hit.
+ * TTL, whichever comes first, checked on every hit together with `nbf`.
  */
 export class VerifiedTokenCache {
   private readonly entries = new Map<string, Entry>();
@@ -72,12 +71,12 @@ export class VerifiedTokenCache {
   get(token: string): Identity | undefined {
     const entry = this.entries.get(token);
     if (entry === undefined) return undefined;
+    // validUntilMs already holds exp + tolerance (where jose starts refusing the token);
+    // nbf is re-checked in case the clock was set back since the token was verified.
     const nowMs = this.now();
-    const now = Math.floor(nowMs / 1000);
     if (
       nowMs >= entry.validUntilMs ||
-      entry.exp <= now - this.toleranceSeconds ||
-      (entry.nbf !== undefined && entry.nbf > now + this.toleranceSeconds)
+      (entry.nbf !== undefined && entry.nbf > Math.floor(nowMs / 1000) + this.toleranceSeconds)
     ) {
       this.entries.delete(token);
       return undefined;
@@ -93,7 +92,7 @@ export class VerifiedTokenCache {
       this.now() + this.maxTtlMs,
     );
     this.entries.delete(token);
-    this.entries.set(token, { identity, exp: times.exp, nbf: times.nbf, validUntilMs });
+    this.entries.set(token, { identity, nbf: times.nbf, validUntilMs });
     while (this.entries.size > this.maxEntries) {
       const oldest = this.entries.keys().next();
       if (oldest.done === true) break;

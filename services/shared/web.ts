@@ -80,7 +80,7 @@ export function createServiceApp(options: ServiceAppOptions): Express {
     type: 'application/json',
   });
   // The access log line, as a shared listener (no closure per request): `this` is the response.
-  const logAccess = logger.isEnabled?.('info') === false ? undefined : accessLogger(logger);
+  const logAccess = logger.isEnabled('info') ? accessLogger(logger) : undefined;
 
   // One middleware for the shared per-request work (every extra router layer costs on
   // each request): request id, access log, path hardening, then the JSON body parser

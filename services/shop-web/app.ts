@@ -85,9 +85,17 @@ function load(publicDir: string, file: string): Buffer {
  */
 export function createShopWebApp(options: ShopWebAppOptions): Express {
   const logger = options.logger ?? createLogger('shop-web');
+  // Each file once (index.html serves two paths; config.json is both served and parsed
+  // for the CSP, so the two can never differ).
+  const files = new Map<string, Buffer>();
+  const file = (name: string): Buffer => {
+    let body = files.get(name);
+    if (body === undefined) files.set(name, (body = load(options.publicDir, name)));
+    return body;
+  };
   let config: WebClientConfig;
   try {
-    config = parseWebClientConfig(JSON.parse(load(options.publicDir, 'config.json').toString()));
+    config = parseWebClientConfig(JSON.parse(file('config.json').toString()));
   } catch (err) {
     if (err instanceof ConfigError) throw err;
     throw new ConfigError(
@@ -104,7 +112,7 @@ export function createShopWebApp(options: ShopWebAppOptions): Express {
     next();
   });
   for (const [path, entry] of Object.entries(SHOP_WEB_FILES)) {
-    const body = load(options.publicDir, entry.file);
+    const body = file(entry.file);
     const handler: RequestHandler = (_req, res) => {
       res.set({ 'content-type': entry.type, 'cache-control': entry.cache });
       res.send(body);

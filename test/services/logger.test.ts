@@ -66,9 +66,9 @@ describe('structured logger', () => {
 
   test('reports which levels are enabled', () => {
     const logger = createLogger('svc', 'warn', () => undefined);
-    expect(logger.isEnabled?.('info')).toBe(false);
-    expect(logger.isEnabled?.('warn')).toBe(true);
-    expect(createLogger('svc', 'silent', () => undefined).isEnabled?.('error')).toBe(false);
+    expect(logger.isEnabled('info')).toBe(false);
+    expect(logger.isEnabled('warn')).toBe(true);
+    expect(createLogger('svc', 'silent', () => undefined).isEnabled('error')).toBe(false);
   });
 
   test('error fields carry the cause of a wrapped error', () => {
