@@ -57,7 +57,7 @@ for (const name of args.only) {
   try {
     rows.push(...(await bench.run()));
   } catch (err) {
-    rows.push(failedRow(name, name, err));
+    rows.push(failedRow(name, 'benchmark', err));
     console.error(err);
   }
   console.error(`${name}: done in ${((Date.now() - start) / 1000).toFixed(0)} s`);
