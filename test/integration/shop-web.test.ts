@@ -14,7 +14,7 @@ import { decodeJwt, type JWTPayload } from 'jose';
 import { type Browser, type BrowserContext, chromium, type Page } from 'playwright-core';
 import { shopWebConfig } from '../../policies/shop-web.js';
 import { buildShopWeb } from '../../scripts/build-web.js';
-import { run, runDir } from './components/process.js';
+import { run, runDir, startNodeService } from './components/process.js';
 import {
   AUTH_HOST,
   distRealmFiles,
@@ -22,7 +22,6 @@ import {
   type PublicKeycloak,
   SHOP_HOST,
   startEdge,
-  startNodeService,
   startPublicKeycloak,
 } from './components/shop-web-stack.js';
 import { distDir, repoRoot } from './components/tools.js';

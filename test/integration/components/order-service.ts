@@ -3,10 +3,8 @@
  * as a server process of its own, configured with the environment dist/ gives its Deployment,
  * with the cluster URLs swapped for loopback ones.
  */
-import { join } from 'node:path';
 import { deploymentEnv } from './dist.js';
-import { freePort, startServer, waitUntil } from './process.js';
-import { repoRoot } from './tools.js';
+import { startNodeService } from './process.js';
 
 export interface OrderService {
   readonly url: string;
@@ -23,26 +21,16 @@ export async function startOrderService(
   name: string,
   overrides: Readonly<Record<string, string>>,
 ): Promise<OrderService> {
-  const port = await freePort();
   const env: Record<string, string> = {
     ...deploymentEnv('shop', 'order-service'),
     PAYMENT_SERVICE_URL: 'http://127.0.0.1:9',
     LOG_LEVEL: 'warn',
     ...overrides,
-    PORT: String(port),
   };
-  const server = startServer(
-    name,
-    process.execPath,
-    ['--import', 'tsx', join(repoRoot, 'services/order-service/server.ts')],
-    { env: { PATH: process.env.PATH ?? '', ...env }, cwd: repoRoot },
-  );
-  const url = `http://127.0.0.1:${String(port)}`;
-  try {
-    await waitUntil(server, 'ready', async () => (await fetch(`${url}/readyz`)).ok, 60_000);
-  } catch (error) {
-    await server.stop();
-    throw error;
-  }
-  return { url, env, stop: () => server.stop() };
+  const service = await startNodeService(name, 'services/order-service/server.ts', env);
+  return {
+    url: service.url,
+    env: { ...env, PORT: new URL(service.url).port },
+    stop: () => service.stop(),
+  };
 }

@@ -8,6 +8,7 @@ import { appendFileSync, mkdirSync, mkdtempSync, openSync, readFileSync } from '
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { repoRoot } from './tools.js';
 
 /** The run folder: MESHWARD_INTEG_RUN from run.sh, or a fresh temp folder. */
 export const runDir: string = (() => {
@@ -108,6 +109,37 @@ export async function waitUntil(
     }
     await new Promise((resolveTick) => setTimeout(resolveTick, 250));
   }
+}
+
+/** A node service started from its entry point (relative to the repository) through tsx. */
+export interface NodeService {
+  readonly url: string;
+  readonly server: Server;
+  stop(): Promise<void>;
+}
+
+/**
+ * Starts `entry` through tsx on a free loopback port (PORT), with PATH, LOG_LEVEL=warn and `env`
+ * as its whole environment; ready when /readyz answers 200 within 90 s, else stopped and thrown.
+ */
+export async function startNodeService(
+  name: string,
+  entry: string,
+  env: Readonly<Record<string, string>>,
+): Promise<NodeService> {
+  const port = await freePort();
+  const server = startServer(name, process.execPath, ['--import', 'tsx', join(repoRoot, entry)], {
+    env: { PATH: process.env.PATH ?? '', LOG_LEVEL: 'warn', ...env, PORT: String(port) },
+    cwd: repoRoot,
+  });
+  const url = `http://127.0.0.1:${String(port)}`;
+  try {
+    await waitUntil(server, 'ready', async () => (await fetch(`${url}/readyz`)).ok, 90_000);
+  } catch (error) {
+    await server.stop();
+    throw error;
+  }
+  return { url, server, stop: () => server.stop() };
 }
 
 export function tail(text: string, lines = 40): string {

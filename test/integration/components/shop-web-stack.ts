@@ -35,8 +35,7 @@ import { connect, type AddressInfo, type Socket } from 'node:net';
 import { join } from 'node:path';
 import { AUTH_HOST, SHOP_HOST } from '../../../policies/gateway.js';
 import { adminApi, distRealms, type Keycloak, startKeycloak } from './keycloak.js';
-import { freePort, run, runDir, type Server, startServer, waitUntil } from './process.js';
-import { repoRoot } from './tools.js';
+import { run, runDir } from './process.js';
 
 export { AUTH_HOST, SHOP_HOST };
 
@@ -61,27 +60,6 @@ export async function startPublicKeycloak(
     ...keycloak,
     admin: (realm, path, method = 'GET') => adminApi(keycloak, `${realm}${path}`, { method }),
   };
-}
-
-/** A service started from its real entry point through tsx, ready when /readyz answers 200. */
-export async function startNodeService(
-  name: string,
-  entry: string,
-  env: Readonly<Record<string, string>>,
-): Promise<{ url: string; server: Server; stop(): Promise<void> }> {
-  const port = await freePort();
-  const server = startServer(name, process.execPath, ['--import', 'tsx', join(repoRoot, entry)], {
-    env: { PATH: process.env.PATH ?? '', LOG_LEVEL: 'warn', ...env, PORT: String(port) },
-    cwd: repoRoot,
-  });
-  const url = `http://127.0.0.1:${String(port)}`;
-  try {
-    await waitUntil(server, 'ready', async () => (await fetch(`${url}/readyz`)).ok, 90_000);
-  } catch (error) {
-    await server.stop();
-    throw error;
-  }
-  return { url, server, stop: () => server.stop() };
 }
 
 export interface Edge {
