@@ -8,13 +8,19 @@
  * so the app's renewal (30 s before expiry) happens within seconds. Screenshots of every step go
  * to .cache/artefacts/shop-web/ (git-ignored).
  */
-import { appendFileSync, mkdirSync } from 'node:fs';
+import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { decodeJwt, type JWTPayload } from 'jose';
 import { type Browser, type BrowserContext, chromium, type Page } from 'playwright-core';
 import { shopWebConfig } from '../../policies/shop-web.js';
 import { buildShopWeb } from '../../scripts/build-web.js';
-import { run, runDir, startNodeService } from './components/process.js';
+import {
+  registerProcessGroup,
+  run,
+  runDir,
+  StartedServers,
+  startNodeService,
+} from './components/process.js';
 import {
   AUTH_HOST,
   distRealmFiles,
@@ -39,7 +45,7 @@ interface RealmJson {
 let keycloak: PublicKeycloak | undefined;
 let edge: Edge | undefined;
 let browser: Browser | undefined;
-const stops: (() => Promise<void>)[] = [];
+const started = new StartedServers();
 const passwords = new Map<string, string>();
 /** An access token each user's page sent to the API (captured from the browser's requests). */
 const apiTokens = new Map<string, string>();
@@ -47,79 +53,65 @@ const apiTokens = new Map<string, string>();
 beforeAll(async () => {
   // Overwritten file by file, never emptied: another run of the tier may be writing here too.
   mkdirSync(artefacts, { recursive: true });
-  try {
-    const realms = distRealmFiles();
-    const overridden: Record<string, string> = {};
-    for (const [file, text] of Object.entries(realms)) {
-      const realm = JSON.parse(text) as RealmJson;
-      if (realm.realm === 'shop') realm.accessTokenLifespan = TEST_ACCESS_TOKEN_LIFESPAN;
-      overridden[file] = JSON.stringify(realm);
-    }
-    const kc = await startPublicKeycloak(overridden, `https://${AUTH_HOST}`);
-    keycloak = kc;
-    stops.push(() => kc.stop());
-    const shopRealm = Object.values(overridden)
-      .map((t) => JSON.parse(t) as RealmJson)
-      .find((r) => r.realm === 'shop');
-    for (const user of shopRealm?.users ?? []) {
-      const placeholder = /^\$\{([A-Z0-9_]+)\}$/.exec(user.credentials?.at(0)?.value ?? '')?.[1];
-      const password = placeholder === undefined ? undefined : kc.secrets[placeholder];
-      if (password !== undefined) passwords.set(user.username, password);
-    }
+  const realms = distRealmFiles();
+  const overridden: Record<string, string> = {};
+  for (const [file, text] of Object.entries(realms)) {
+    const realm = JSON.parse(text) as RealmJson;
+    if (realm.realm === 'shop') realm.accessTokenLifespan = TEST_ACCESS_TOKEN_LIFESPAN;
+    overridden[file] = JSON.stringify(realm);
+  }
+  const kc = started.add(await startPublicKeycloak(overridden, `https://${AUTH_HOST}`));
+  keycloak = kc;
+  const shopRealm = Object.values(overridden)
+    .map((t) => JSON.parse(t) as RealmJson)
+    .find((r) => r.realm === 'shop');
+  for (const user of shopRealm?.users ?? []) {
+    const placeholder = /^\$\{([A-Z0-9_]+)\}$/.exec(user.credentials?.at(0)?.value ?? '')?.[1];
+    const password = placeholder === undefined ? undefined : kc.secrets[placeholder];
+    if (password !== undefined) passwords.set(user.username, password);
+  }
 
-    const auth = {
-      AUTH_MODE: 'verify',
-      JWT_ISSUER: shopWebConfig.authority,
-      JWT_AUDIENCE: 'shop-api',
-      JWKS_URI: `${kc.url}/realms/shop/protocol/openid-connect/certs`,
-    };
-    const payments = await startNodeService(
-      'payment-service',
-      'services/payment-service/server.ts',
-      auth,
-    );
-    stops.push(() => payments.stop());
-    const orders = await startNodeService('order-service', 'services/order-service/server.ts', {
+  const auth = {
+    AUTH_MODE: 'verify',
+    JWT_ISSUER: shopWebConfig.authority,
+    JWT_AUDIENCE: 'shop-api',
+    JWKS_URI: `${kc.url}/realms/shop/protocol/openid-connect/certs`,
+  };
+  const payments = started.add(
+    await startNodeService('payment-service', 'services/payment-service/server.ts', auth),
+  );
+  const orders = started.add(
+    await startNodeService('order-service', 'services/order-service/server.ts', {
       ...auth,
       PAYMENT_SERVICE_URL: payments.url,
-    });
-    stops.push(() => orders.stop());
+    }),
+  );
 
-    // The bundle as `npm run build:web` builds it, config.json generated from the intent.
-    const publicDir = join(runDir, 'shop-web-public');
-    await buildShopWeb(publicDir);
-    const web = await startNodeService('shop-web', 'services/shop-web/server.ts', {
-      PUBLIC_DIR: publicDir,
-    });
-    stops.push(() => web.stop());
+  // The bundle as `npm run build:web` builds it, config.json generated from the intent.
+  const publicDir = join(runDir, 'shop-web-public');
+  await buildShopWeb(publicDir);
+  const web = started.add(
+    await startNodeService('shop-web', 'services/shop-web/server.ts', { PUBLIC_DIR: publicDir }),
+  );
 
-    const gateway = await startEdge({ keycloak: kc.url, api: orders.url, web: web.url });
-    edge = gateway;
-    stops.push(() => gateway.stop());
-    // A browser server (its own process group, registered like every other server of the run,
-    // so run.sh kills it even if jest dies), then a client connection to it.
-    const chromiumServer = await chromium.launchServer({
-      executablePath: '/usr/bin/chromium',
-      proxy: { server: gateway.proxyUrl },
-    });
-    stops.push(() => chromiumServer.close());
-    const pid = chromiumServer.process().pid;
-    if (pid !== undefined) appendFileSync(join(runDir, 'pgids'), `${String(pid)}\n`);
-    const launched = await chromium.connect(chromiumServer.wsEndpoint());
-    browser = launched;
-    stops.push(() => launched.close());
-  } catch (error) {
-    await stopAll();
-    throw error;
-  }
+  const gateway = started.add(await startEdge({ keycloak: kc.url, api: orders.url, web: web.url }));
+  edge = gateway;
+  // A browser server (its own process group, registered like every other server of the run,
+  // so run.sh kills it even if jest dies), then a client connection to it.
+  const chromiumServer = await chromium.launchServer({
+    executablePath: '/usr/bin/chromium',
+    proxy: { server: gateway.proxyUrl },
+  });
+  started.add({ stop: () => chromiumServer.close() });
+  const pid = chromiumServer.process().pid;
+  if (pid !== undefined) registerProcessGroup(pid);
+  const launched = await chromium.connect(chromiumServer.wsEndpoint());
+  browser = launched;
+  started.add({ stop: () => launched.close() });
 }, 600_000);
 
-async function stopAll(): Promise<void> {
-  for (const stop of stops.reverse()) await stop().catch(() => undefined);
-  stops.length = 0;
-}
-
-afterAll(stopAll, 120_000);
+// Runs even when beforeAll failed halfway, and stops what had been started by then.
+afterAll(() => started.stopAll(), 120_000);
 
 function need<T>(value: T | undefined, what: string): T {
   if (value === undefined) throw new Error(`${what} is missing`);

@@ -51,7 +51,7 @@ export function startServer(
   });
   const pid = child.pid;
   if (pid === undefined) throw new Error(`could not start ${name}: ${command}`);
-  appendFileSync(join(runDir, 'pgids'), `${String(pid)}\n`);
+  registerProcessGroup(pid);
   let exited = false;
   const exit = new Promise<void>((resolveExit) => {
     child.on('exit', () => {
@@ -76,6 +76,14 @@ export function startServer(
       killGroup(pid, 'SIGKILL');
     },
   };
+}
+
+/**
+ * Lists a process group in `<run folder>/pgids`, for a server started by other means than
+ * startServer (e.g. a browser server), so that run.sh kills it even if jest dies.
+ */
+export function registerProcessGroup(pgid: number): void {
+  appendFileSync(join(runDir, 'pgids'), `${String(pgid)}\n`);
 }
 
 function killGroup(pgid: number, signal: NodeJS.Signals): void {
@@ -190,7 +198,8 @@ export interface Stoppable {
 
 /**
  * The servers a test file started, stopped in reverse order by `stopAll`. Call that in afterAll:
- * it runs even when beforeAll failed halfway, and stops what had been started by then.
+ * it runs even when beforeAll failed halfway, and stops what had been started by then. Anything
+ * with a `stop()` can be added, e.g. `{ stop: () => browser.close() }`.
  */
 export class StartedServers {
   private readonly servers: Stoppable[] = [];
@@ -200,7 +209,16 @@ export class StartedServers {
     return server;
   }
 
+  /** Stops every server, even when one of them throws; then rethrows the first error. */
   async stopAll(): Promise<void> {
-    for (const server of this.servers.splice(0).reverse()) await server.stop();
+    let failed: { error: unknown } | undefined;
+    for (const server of this.servers.splice(0).reverse()) {
+      try {
+        await server.stop();
+      } catch (error) {
+        failed ??= { error };
+      }
+    }
+    if (failed !== undefined) throw failed.error;
   }
 }
