@@ -12,11 +12,14 @@ import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { decodeJwt, type JWTPayload } from 'jose';
 import { type Browser, type BrowserContext, chromium, type Page } from 'playwright-core';
+import { type Decision, loadManifests } from '../../policies/engine/index.js';
+import { workloadsOf } from '../../policies/engine/workloads.js';
 import { shopWebConfig } from '../../policies/shop-web.js';
 import { buildShopWeb } from '../../scripts/build-web.js';
+import { distFiles } from './components/dist.js';
+import { decideHops } from './components/mesh-decide.js';
 import {
   registerProcessGroup,
-  run,
   runDir,
   StartedServers,
   startNodeService,
@@ -30,9 +33,11 @@ import {
   startEdge,
   startPublicKeycloak,
 } from './components/shop-web-stack.js';
-import { distDir, repoRoot } from './components/tools.js';
+import { repoRoot } from './components/tools.js';
 
 const TEST_ACCESS_TOKEN_LIFESPAN = 40;
+/** The internet client's address: dist/'s gateway IP allowlist admits only private ranges. */
+const CLIENT_IP = '192.168.1.10';
 const SHOP = `https://${SHOP_HOST}`;
 const artefacts = join(repoRoot, '.cache/artefacts/shop-web');
 
@@ -246,41 +251,30 @@ describe('shop-web in Chromium with the real Keycloak', () => {
   });
 
   test("GIVEN the users' real access tokens WHEN they call the admin API directly THEN the mesh (meshward decide on dist/) refuses the USER with 403 at the gateway and at order-service, and admits the ADMIN", () => {
-    const decide = (token: string, hop: 'gateway' | 'sidecar') => {
+    const manifests = loadManifests(distFiles());
+    const orders = need(
+      workloadsOf(manifests).find((w) => w.namespace === 'shop' && w.name === 'order-service'),
+      'the order-service workload of dist/',
+    );
+    /** The request's decision at the gateway, then at order-service's sidecar. */
+    const decide = (token: string): Decision[] => {
       const claims: JWTPayload = decodeJwt(token);
-      const request = {
-        id: hop,
-        destination:
-          hop === 'gateway'
-            ? { namespace: 'istio-system', labels: { istio: 'ingressgateway' }, port: 8443 }
-            : { namespace: 'shop', labels: { app: 'order-service' }, port: 8080 },
-        ...(hop === 'sidecar'
-          ? {
-              source: {
-                mtls: true,
-                principal: 'cluster.local/ns/istio-system/sa/istio-ingressgateway-service-account',
-              },
-            }
-          : { remoteIp: '192.168.1.10' }),
+      const call = {
+        from: 'internet',
+        to: orders,
         method: 'GET',
         path: '/api/admin/stats',
-        host: SHOP_HOST,
-        tokens: [{ claims, valid: true }],
+        token: { claims, valid: true },
       };
-      const result = run(
-        process.execPath,
-        [join(repoRoot, 'policies/engine/bin/meshward.js'), 'decide', '--manifests', distDir],
-        { input: `${JSON.stringify(request)}\n` },
-      );
-      expect(result.status).toBe(0);
-      return JSON.parse(result.stdout) as { outcome: string; status: number };
+      return need(decideHops(manifests, [call], CLIENT_IP)[0], 'the decisions');
     };
     const alice = need(apiTokens.get('alice'), "alice's token");
     const bob = need(apiTokens.get('admin-bob'), "admin-bob's token");
     expect(decodeJwt(alice).iss).toBe(shopWebConfig.authority);
-    for (const hop of ['gateway', 'sidecar'] as const) {
-      expect({ hop, ...decide(alice, hop) }).toMatchObject({ hop, outcome: 'deny', status: 403 });
-      expect({ hop, ...decide(bob, hop) }).toMatchObject({ hop, outcome: 'allow', status: 200 });
+    const [aliceHops, bobHops] = [decide(alice), decide(bob)];
+    for (const [i, hop] of (['gateway', 'sidecar'] as const).entries()) {
+      expect({ hop, ...aliceHops[i] }).toMatchObject({ hop, outcome: 'deny', status: 403 });
+      expect({ hop, ...bobHops[i] }).toMatchObject({ hop, outcome: 'allow', status: 200 });
     }
   });
 

@@ -5,13 +5,13 @@
  * sidecar (mTLS from the gateway's identity).
  */
 import { join } from 'node:path';
-import type {
-  Decision,
-  Manifests,
-  MeshRequest,
-  RequestToken,
+import {
+  hostOf,
+  type Decision,
+  type Manifests,
+  type MeshRequest,
+  type RequestToken,
 } from '../../../policies/engine/index.js';
-import { isRecord } from '../../../policies/engine/model.js';
 import { ingressGateway, principalOf, type Workload } from '../../../policies/engine/workloads.js';
 import { run } from './process.js';
 import { distDir, repoRoot } from './tools.js';
@@ -44,38 +44,6 @@ export function decideWithCli(requests: readonly MeshRequest[]): Decision[] {
   return lines.map((line) => JSON.parse(line) as Decision);
 }
 
-/**
- * The :authority a caller uses for a workload: the host of the VirtualService routing to one of
- * its Services, else the Service's cluster name.
- */
-export function hostOf(manifests: Manifests, workload: Workload): string {
-  const services = manifests.objects.filter((o) => {
-    const selector = o.spec?.selector;
-    return (
-      o.kind === 'Service' &&
-      o.metadata.namespace === workload.namespace &&
-      isRecord(selector) &&
-      Object.keys(selector).length > 0 &&
-      Object.entries(selector).every(([key, value]) => workload.labels[key] === value)
-    );
-  });
-  const names = services.map((s) => `${s.metadata.name}.${workload.namespace}.svc.cluster.local`);
-  for (const vs of manifests.objects.filter((o) => o.kind === 'VirtualService')) {
-    const http = Array.isArray(vs.spec?.http) ? vs.spec.http.filter(isRecord) : [];
-    const routesHere = http.some(
-      (h) =>
-        Array.isArray(h.route) &&
-        h.route.some(
-          (r) =>
-            isRecord(r) && isRecord(r.destination) && names.includes(String(r.destination.host)),
-        ),
-    );
-    const host = Array.isArray(vs.spec?.hosts) ? vs.spec.hosts.at(0) : undefined;
-    if (routesHere && typeof host === 'string') return host;
-  }
-  return names[0] ?? `${workload.name}.${workload.namespace}.svc.cluster.local`;
-}
-
 /** The port a request arrives on: the workload's first container port. */
 function portOf(workload: Workload): { port?: number } {
   const port = workload.ports.at(0);
@@ -83,14 +51,14 @@ function portOf(workload: Workload): { port?: number } {
 }
 
 /**
- * Decides every call with one CLI run. An internet call is decided by the gateway hop when the
- * gateway refuses it, else by the workload hop behind it.
+ * Decides every call with one CLI run, giving each call's decision per hop: for an internet call
+ * the gateway's, then the workload sidecar's; for an in-mesh call the sidecar's alone.
  */
-export function decideCalls(
+export function decideHops(
   manifests: Manifests,
   calls: readonly MeshCall[],
   clientIp: string,
-): Decision[] {
+): Decision[][] {
   const gateway = ingressGateway(manifests, 'istio-system');
   const requests: MeshRequest[] = [];
   const hops = calls.map((call) => {
@@ -140,9 +108,21 @@ export function decideCalls(
     return { first, count: requests.length - first };
   });
   const decisions = decideWithCli(requests.map((request, i) => ({ ...request, id: i })));
-  return hops.map(({ first, count }) => {
-    const head = decisions.at(first);
-    const last = decisions.at(first + count - 1);
+  return hops.map(({ first, count }) => decisions.slice(first, first + count));
+}
+
+/**
+ * Decides every call with one CLI run. An internet call is decided by the gateway hop when the
+ * gateway refuses it, else by the workload hop behind it.
+ */
+export function decideCalls(
+  manifests: Manifests,
+  calls: readonly MeshCall[],
+  clientIp: string,
+): Decision[] {
+  return decideHops(manifests, calls, clientIp).map((hops) => {
+    const head = hops.at(0);
+    const last = hops.at(-1);
     if (head === undefined || last === undefined) throw new Error('missing decision');
     return head.outcome === 'allow' ? last : head;
   });
