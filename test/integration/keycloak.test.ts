@@ -56,7 +56,7 @@ import { startOrderService, type OrderService } from './components/order-service
 import { freePort, StartedServers } from './components/process.js';
 import {
   startShopKeycloak,
-  type RealmClient,
+  type RealmJsonClient,
   type ShopKeycloak,
 } from './components/shop-keycloak.js';
 
@@ -96,7 +96,7 @@ beforeAll(async () => {
 
 afterAll(() => started.stopAll());
 
-function serviceAccountClient(): RealmClient {
+function serviceAccountClient(): RealmJsonClient {
   const client = shop.realm.clients?.find((c) => c.serviceAccountsEnabled === true);
   if (client === undefined)
     throw new Error(`realm ${shop.realm.realm} has no service-account client`);

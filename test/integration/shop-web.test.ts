@@ -17,22 +17,17 @@ import { workloadsOf } from '../../policies/engine/workloads.js';
 import { shopWebConfig } from '../../policies/shop-web.js';
 import { buildShopWeb } from '../../scripts/build-web.js';
 import { distFiles } from './components/dist.js';
+import { adminApi } from './components/keycloak.js';
 import { decideHops } from './components/mesh-decide.js';
+import { jwksUri } from './components/oidc.js';
 import {
   registerProcessGroup,
   runDir,
   StartedServers,
   startNodeService,
 } from './components/process.js';
-import {
-  AUTH_HOST,
-  distRealmFiles,
-  type Edge,
-  type PublicKeycloak,
-  SHOP_HOST,
-  startEdge,
-  startPublicKeycloak,
-} from './components/shop-web-stack.js';
+import { type ShopKeycloak, startShopKeycloak } from './components/shop-keycloak.js';
+import { AUTH_HOST, type Edge, SHOP_HOST, startEdge } from './components/shop-web-stack.js';
 import { repoRoot } from './components/tools.js';
 
 const TEST_ACCESS_TOKEN_LIFESPAN = 40;
@@ -41,46 +36,28 @@ const CLIENT_IP = '192.168.1.10';
 const SHOP = `https://${SHOP_HOST}`;
 const artefacts = join(repoRoot, '.cache/artefacts/shop-web');
 
-interface RealmJson {
-  realm: string;
-  accessTokenLifespan?: number;
-  users?: { username: string; credentials?: { value: string }[] }[];
-}
-
-let keycloak: PublicKeycloak | undefined;
+let shop: ShopKeycloak | undefined;
 let edge: Edge | undefined;
 let browser: Browser | undefined;
 const started = new StartedServers();
-const passwords = new Map<string, string>();
 /** An access token each user's page sent to the API (captured from the browser's requests). */
 const apiTokens = new Map<string, string>();
 
 beforeAll(async () => {
   // Overwritten file by file, never emptied: another run of the tier may be writing here too.
   mkdirSync(artefacts, { recursive: true });
-  const realms = distRealmFiles();
-  const overridden: Record<string, string> = {};
-  for (const [file, text] of Object.entries(realms)) {
-    const realm = JSON.parse(text) as RealmJson;
-    if (realm.realm === 'shop') realm.accessTokenLifespan = TEST_ACCESS_TOKEN_LIFESPAN;
-    overridden[file] = JSON.stringify(realm);
-  }
-  const kc = started.add(await startPublicKeycloak(overridden, `https://${AUTH_HOST}`));
-  keycloak = kc;
-  const shopRealm = Object.values(overridden)
-    .map((t) => JSON.parse(t) as RealmJson)
-    .find((r) => r.realm === 'shop');
-  for (const user of shopRealm?.users ?? []) {
-    const placeholder = /^\$\{([A-Z0-9_]+)\}$/.exec(user.credentials?.at(0)?.value ?? '')?.[1];
-    const password = placeholder === undefined ? undefined : kc.secrets[placeholder];
-    if (password !== undefined) passwords.set(user.username, password);
-  }
+  const kc = started.add(
+    await startShopKeycloak({
+      realm: (realm) => ({ ...realm, accessTokenLifespan: TEST_ACCESS_TOKEN_LIFESPAN }),
+    }),
+  );
+  shop = kc;
 
   const auth = {
     AUTH_MODE: 'verify',
     JWT_ISSUER: shopWebConfig.authority,
     JWT_AUDIENCE: 'shop-api',
-    JWKS_URI: `${kc.url}/realms/shop/protocol/openid-connect/certs`,
+    JWKS_URI: jwksUri(kc.endpoint),
   };
   const payments = started.add(
     await startNodeService('payment-service', 'services/payment-service/server.ts', auth),
@@ -99,7 +76,9 @@ beforeAll(async () => {
     await startNodeService('shop-web', 'services/shop-web/server.ts', { PUBLIC_DIR: publicDir }),
   );
 
-  const gateway = started.add(await startEdge({ keycloak: kc.url, api: orders.url, web: web.url }));
+  const gateway = started.add(
+    await startEdge({ keycloak: kc.endpoint.url, api: orders.url, web: web.url }),
+  );
   edge = gateway;
   // A browser server (its own process group, registered like every other server of the run,
   // so run.sh kills it even if jest dies), then a client connection to it.
@@ -178,18 +157,30 @@ async function login(page: Page, username: string, screenshot?: string): Promise
   await toLoginForm(page);
   if (screenshot !== undefined) await shot(page, screenshot);
   await page.fill('#username', username);
-  await page.fill('#password', need(passwords.get(username), `password of ${username}`));
+  await page.fill('#password', passwordOf(username));
   await page.click('#kc-login');
   await page.waitForSelector('body[data-state="logged-in"]');
 }
 
+/** The realm user's password (the realm's placeholder, resolved as Keycloak was given it). */
+function passwordOf(username: string): string {
+  const kc = need(shop, 'keycloak');
+  const user = kc.realm.users?.find((u) => u.username === username);
+  return kc.passwordOf(need(user, `realm user ${username}`));
+}
+
+/** Calls the admin REST API of the shop's realm (`path` after /admin/realms/<realm>). */
+async function admin(path: string, method = 'GET'): Promise<unknown> {
+  const kc = need(shop, 'keycloak');
+  return adminApi(kc.keycloak, `${kc.endpoint.realm}${path}`, { method });
+}
+
 async function userSessions(username: string): Promise<number> {
-  const kc = need(keycloak, 'keycloak');
-  const users = (await kc.admin('shop', `/users?exact=true&username=${username}`)) as {
+  const users = (await admin(`/users?exact=true&username=${username}`)) as {
     id: string;
   }[];
   const id = need(users[0]?.id, `user ${username}`);
-  return ((await kc.admin('shop', `/users/${id}/sessions`)) as unknown[]).length;
+  return ((await admin(`/users/${id}/sessions`)) as unknown[]).length;
 }
 
 describe('shop-web in Chromium with the real Keycloak', () => {
@@ -307,11 +298,10 @@ describe('shop-web in Chromium with the real Keycloak', () => {
     const { context, page } = await newPage();
     try {
       await login(page, 'alice');
-      const kc = need(keycloak, 'keycloak');
-      const users = (await kc.admin('shop', '/users?exact=true&username=alice')) as {
+      const users = (await admin('/users?exact=true&username=alice')) as {
         id: string;
       }[];
-      await kc.admin('shop', `/users/${need(users[0]?.id, 'alice')}/logout`, 'POST');
+      await admin(`/users/${need(users[0]?.id, 'alice')}/logout`, 'POST');
       const refused = await page.waitForResponse(
         (res) =>
           res.url() === `https://${AUTH_HOST}/realms/shop/protocol/openid-connect/token` &&
@@ -419,7 +409,7 @@ describe('shop-web in Chromium with the real Keycloak', () => {
         await openShop(page);
         await toLoginForm(page);
         await page.fill('#username', 'alice');
-        await page.fill('#password', need(passwords.get('alice'), 'password'));
+        await page.fill('#password', passwordOf('alice'));
         const exchange = page.waitForResponse((res) =>
           res.url().endsWith('/protocol/openid-connect/token'),
         );

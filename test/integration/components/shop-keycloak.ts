@@ -17,13 +17,13 @@ import {
   type TokenSet,
 } from './oidc.js';
 
-export interface RealmUser {
+export interface RealmJsonUser {
   readonly username: string;
   readonly realmRoles?: readonly string[];
   readonly credentials?: readonly { readonly type: string; readonly value: string }[];
 }
 
-export interface RealmClient {
+export interface RealmJsonClient {
   readonly clientId: string;
   readonly publicClient?: boolean;
   readonly standardFlowEnabled?: boolean;
@@ -38,8 +38,8 @@ export interface RealmJson {
   readonly realm: string;
   readonly accessTokenLifespan?: number;
   readonly roles?: { readonly realm?: readonly { readonly name: string }[] };
-  readonly clients?: readonly RealmClient[];
-  readonly users?: readonly RealmUser[];
+  readonly clients?: readonly RealmJsonClient[];
+  readonly users?: readonly RealmJsonUser[];
 }
 
 export interface ShopKeycloak {
@@ -47,25 +47,38 @@ export interface ShopKeycloak {
   readonly realm: RealmJson;
   readonly endpoint: RealmEndpoint;
   /** The public client with the authorization-code flow and PKCE S256 (the web front end). */
-  readonly webClient: RealmClient;
+  readonly webClient: RealmJsonClient;
   /** The realm user whose realm roles are exactly `roles` (order ignored). */
-  user(roles: readonly string[]): RealmUser;
-  passwordOf(user: RealmUser): string;
+  user(roles: readonly string[]): RealmJsonUser;
+  passwordOf(user: RealmJsonUser): string;
   /** Logs `user` in through the web client: authorize, login form, code, PKCE exchange. */
-  login(user: RealmUser, scope?: string): Promise<TokenSet>;
+  login(user: RealmJsonUser, scope?: string): Promise<TokenSet>;
   /** A client-credentials token of a service-account client, with its secret from the environment. */
   clientToken(clientId: string): Promise<TokenSet>;
   stop(): Promise<void>;
 }
 
+export interface ShopKeycloakOptions {
+  /**
+   * Changes the realm before Keycloak imports it, e.g. shorter-lived access tokens:
+   * `{ realm: (r) => ({ ...r, accessTokenLifespan: 40 }) }`.
+   * @default - the realm of dist/ as it is
+   */
+  readonly realm?: (realm: RealmJson) => RealmJson;
+}
+
 /** The realm of dist/ (exactly one) and Keycloak's public URL from its dist/ Deployment. */
-export async function startShopKeycloak(): Promise<ShopKeycloak> {
-  const realms = distRealms();
-  const parsed = Object.values(realms).map((text) => JSON.parse(text) as RealmJson);
-  const realm = parsed.at(0);
-  if (realm === undefined || parsed.length !== 1) {
-    throw new Error(`expected one realm in dist/, found ${String(parsed.length)}`);
+export async function startShopKeycloak(options: ShopKeycloakOptions = {}): Promise<ShopKeycloak> {
+  const dist = distRealms();
+  const entries = Object.entries(dist);
+  const [file, text] = entries.at(0) ?? [];
+  if (file === undefined || text === undefined || entries.length !== 1) {
+    throw new Error(`expected one realm in dist/, found ${String(entries.length)}`);
   }
+  const parsed = JSON.parse(text) as RealmJson;
+  const realm = options.realm === undefined ? parsed : options.realm(parsed);
+  // Without a transform Keycloak imports dist/'s file byte for byte.
+  const realms = options.realm === undefined ? dist : { [file]: JSON.stringify(realm) };
   const keycloakEnv = new Map(Object.entries(deploymentEnv('auth', 'keycloak')));
   const publicUrl = keycloakEnv.get('KC_HOSTNAME');
   if (publicUrl === undefined) throw new Error('the dist/ Keycloak Deployment sets no KC_HOSTNAME');
@@ -87,7 +100,7 @@ export async function startShopKeycloak(): Promise<ShopKeycloak> {
     ...(proxyHeaders === undefined ? {} : { proxyHeaders }),
   });
   const endpoint: RealmEndpoint = { url: keycloak.url, publicUrl, realm: realm.realm };
-  const passwordOf = (user: RealmUser): string => {
+  const passwordOf = (user: RealmJsonUser): string => {
     const password = user.credentials?.find((c) => c.type === 'password')?.value;
     if (password === undefined) throw new Error(`${user.username} has no password credential`);
     return resolvePlaceholder(keycloak, password);

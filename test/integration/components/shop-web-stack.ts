@@ -34,33 +34,9 @@ import { createServer as createHttpsServer } from 'node:https';
 import { connect, type AddressInfo, type Socket } from 'node:net';
 import { join } from 'node:path';
 import { AUTH_HOST, SHOP_HOST } from '../../../policies/gateway.js';
-import { adminApi, distRealms, type Keycloak, startKeycloak } from './keycloak.js';
 import { run, runDir } from './process.js';
 
 export { AUTH_HOST, SHOP_HOST };
-
-/** The realm JSON files of dist/ (ConfigMaps labelled app: keycloak), by file name. */
-export const distRealmFiles = distRealms;
-
-export interface PublicKeycloak extends Keycloak {
-  /** Calls the admin REST API of `realm` (`path` after /admin/realms/<realm>). */
-  admin(realm: string, path: string, method?: string): Promise<unknown>;
-}
-
-/**
- * Keycloak dev mode with `realms` imported, its public URL `publicUrl` (--hostname) behind a
- * TLS-terminating proxy that sends X-Forwarded-* headers, as the Deployment runs it.
- */
-export async function startPublicKeycloak(
-  realms: Record<string, string>,
-  publicUrl: string,
-): Promise<PublicKeycloak> {
-  const keycloak = await startKeycloak(realms, { hostname: publicUrl, proxyHeaders: 'xforwarded' });
-  return {
-    ...keycloak,
-    admin: (realm, path, method = 'GET') => adminApi(keycloak, `${realm}${path}`, { method }),
-  };
-}
 
 export interface Edge {
   /** The HTTP proxy the browser uses (`proxy: { server }`). */
