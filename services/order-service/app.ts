@@ -6,13 +6,7 @@ import { createIdentityResolver, hasRole } from '../shared/identity.js';
 import type { Logger } from '../shared/logger.js';
 import { createLogger } from '../shared/logger.js';
 import type { Lifecycle } from '../shared/web.js';
-import {
-  authenticate,
-  createServiceApp,
-  finishServiceApp,
-  identityOf,
-  requireJson,
-} from '../shared/web.js';
+import { authenticatedRoutes, createServiceApp, requestIdOf, requireJson } from '../shared/web.js';
 import { CATALOG, CURRENCY } from './catalog.js';
 import type { OrderServiceConfig } from './config.js';
 import type { PaymentClient } from './payment-client.js';
@@ -106,110 +100,108 @@ export function createOrderApp(options: OrderAppOptions): Express {
     config.auth,
     options.keySet ? { keySet: options.keySet } : {},
   );
-  const app = createServiceApp({
+  const serviceOptions = {
     logger,
     ...(options.lifecycle ? { lifecycle: options.lifecycle } : {}),
-  });
-  const auth = authenticate(resolve);
-
-  // The busiest routes first: every route registered before them is tried on each request.
-  app.get('/api/orders', auth, async (req, res) => {
-    const orders = await repository.listByOwner(identityOf(req).subject);
-    res.json({ orders: orders.map(view) });
-  });
-
-  app.post('/api/orders', auth, requireJson, async (req, res) => {
-    const identity = identityOf(req);
-    const clientKey = req.get('idempotency-key');
-    if (clientKey !== undefined && !IDEMPOTENCY_KEY.test(clientKey)) {
-      throw new HttpError(
-        400,
-        'invalid_idempotency_key',
-        'Idempotency-Key must be 8-128 of [A-Za-z0-9._:-]',
-      );
-    }
-    const items = parseOrderRequest(req.body);
-    const totalCents = items.reduce(
-      (sum, item) => sum + (PRICES.get(item.sku) ?? 0) * item.quantity,
-      0,
-    );
-    // A client retry with the same Idempotency-Key maps to the same order id, so
-    // payment-service replays the first charge instead of charging again.
-    const id = clientKey === undefined ? randomUUID() : orderIdFor(identity.subject, clientKey);
-    // Charge first, store second: a failed charge leaves nothing half-written.
-    const { paymentId } = await payments.charge(
-      { orderId: id, amountCents: totalCents, currency: CURRENCY },
-      {
-        token: identity.token,
-        idempotencyKey: clientKey ?? `order-${id}`,
-        requestId: req.requestId ?? id,
-      },
-    );
-    const order: Order = {
-      id,
-      owner: identity.subject,
-      items,
-      totalCents,
-      currency: CURRENCY,
-      paymentId,
-      status: 'paid',
-      createdAt: new Date().toISOString(),
-    };
-    await repository.save(order);
-    logger.info('order created', {
-      requestId: req.requestId,
-      orderId: id,
-      paymentId,
-      subject: identity.subject,
-    });
-    res.status(201).location(`/api/orders/${id}`).json(view(order));
-  });
-
-  // Registered before /api/orders/:id so "admin" is never read as an order id.
-  app.get('/api/orders/admin/all', auth, async (_req, res) => {
-    const orders = await repository.listAll();
-    res.json({ orders: orders.map((o) => ({ ...view(o), owner: o.owner })) });
-  });
-
-  const findOwned = async (id: unknown, subject: string, admin: boolean): Promise<Order> => {
-    const order =
-      typeof id === 'string' && ORDER_ID.test(id) ? await repository.get(id) : undefined;
-    // 404, not 403: another user's order is indistinguishable from a missing one.
-    if (!order || (order.owner !== subject && !admin))
-      throw new HttpError(404, 'not_found', 'order not found');
-    return order;
   };
+  return createServiceApp(serviceOptions, (app) => {
+    const api = authenticatedRoutes(app, resolve);
 
-  app.get('/api/orders/:id', auth, async (req, res) => {
-    const identity = identityOf(req);
-    const order = await findOwned(req.params.id, identity.subject, hasRole(identity, 'ADMIN'));
-    res.json(view(order));
-  });
-
-  app.delete('/api/orders/:id', auth, async (req, res) => {
-    const identity = identityOf(req);
-    const order = await findOwned(req.params.id, identity.subject, hasRole(identity, 'ADMIN'));
-    await repository.delete(order.id);
-    logger.info('order deleted', {
-      requestId: req.requestId,
-      orderId: order.id,
-      subject: identity.subject,
+    // The busiest routes first: every route registered before them is tried on each request.
+    api.get('/api/orders', async (_req, res, caller) => {
+      const orders = await repository.listByOwner(caller.subject);
+      res.json({ orders: orders.map(view) });
     });
-    res.status(204).end();
-  });
 
-  app.get('/api/public/catalog', (_req, res) => {
-    res.json({ currency: CURRENCY, items: CATALOG });
-  });
+    api.post('/api/orders', async (req, res, caller) => {
+      requireJson(req);
+      const clientKey = req.get('idempotency-key');
+      if (clientKey !== undefined && !IDEMPOTENCY_KEY.test(clientKey)) {
+        throw new HttpError(
+          400,
+          'invalid_idempotency_key',
+          'Idempotency-Key must be 8-128 of [A-Za-z0-9._:-]',
+        );
+      }
+      const items = parseOrderRequest(req.body);
+      const totalCents = items.reduce(
+        (sum, item) => sum + (PRICES.get(item.sku) ?? 0) * item.quantity,
+        0,
+      );
+      // A client retry with the same Idempotency-Key maps to the same order id, so
+      // payment-service replays the first charge instead of charging again.
+      const id = clientKey === undefined ? randomUUID() : orderIdFor(caller.subject, clientKey);
+      // Charge first, store second: a failed charge leaves nothing half-written.
+      const { paymentId } = await payments.charge(
+        { orderId: id, amountCents: totalCents, currency: CURRENCY },
+        {
+          token: caller.token,
+          idempotencyKey: clientKey ?? `order-${id}`,
+          requestId: requestIdOf(res),
+        },
+      );
+      const order: Order = {
+        id,
+        owner: caller.subject,
+        items,
+        totalCents,
+        currency: CURRENCY,
+        paymentId,
+        status: 'paid',
+        createdAt: new Date().toISOString(),
+      };
+      await repository.save(order);
+      logger.info('order created', {
+        requestId: requestIdOf(res),
+        orderId: id,
+        paymentId,
+        subject: caller.subject,
+      });
+      res.status(201).location(`/api/orders/${id}`).json(view(order));
+    });
 
-  app.get('/api/admin/stats', auth, async (_req, res) => {
-    const orders = await repository.listAll();
-    res.json({
-      orders: orders.length,
-      customers: new Set(orders.map((o) => o.owner)).size,
-      revenueCents: orders.reduce((sum, o) => sum + o.totalCents, 0),
+    // Registered before /api/orders/:id so "admin" is never read as an order id.
+    api.get('/api/orders/admin/all', async (_req, res) => {
+      const orders = await repository.listAll();
+      res.json({ orders: orders.map((o) => ({ ...view(o), owner: o.owner })) });
+    });
+
+    const findOwned = async (id: unknown, subject: string, admin: boolean): Promise<Order> => {
+      const order =
+        typeof id === 'string' && ORDER_ID.test(id) ? await repository.get(id) : undefined;
+      // 404, not 403: another user's order is indistinguishable from a missing one.
+      if (!order || (order.owner !== subject && !admin))
+        throw new HttpError(404, 'not_found', 'order not found');
+      return order;
+    };
+
+    api.get('/api/orders/:id', async (req, res, caller) => {
+      const order = await findOwned(req.params.id, caller.subject, hasRole(caller, 'ADMIN'));
+      res.json(view(order));
+    });
+
+    api.delete('/api/orders/:id', async (req, res, caller) => {
+      const order = await findOwned(req.params.id, caller.subject, hasRole(caller, 'ADMIN'));
+      await repository.delete(order.id);
+      logger.info('order deleted', {
+        requestId: requestIdOf(res),
+        orderId: order.id,
+        subject: caller.subject,
+      });
+      res.status(204).end();
+    });
+
+    app.get('/api/public/catalog', (_req, res) => {
+      res.json({ currency: CURRENCY, items: CATALOG });
+    });
+
+    api.get('/api/admin/stats', async (_req, res) => {
+      const orders = await repository.listAll();
+      res.json({
+        orders: orders.length,
+        customers: new Set(orders.map((o) => o.owner)).size,
+        revenueCents: orders.reduce((sum, o) => sum + o.totalCents, 0),
+      });
     });
   });
-
-  return finishServiceApp(app, logger);
 }

@@ -5,13 +5,7 @@ import { createIdentityResolver, hasRole } from '../shared/identity.js';
 import type { Logger } from '../shared/logger.js';
 import { createLogger } from '../shared/logger.js';
 import type { Lifecycle } from '../shared/web.js';
-import {
-  authenticate,
-  createServiceApp,
-  finishServiceApp,
-  identityOf,
-  requireJson,
-} from '../shared/web.js';
+import { authenticatedRoutes, createServiceApp, requestIdOf, requireJson } from '../shared/web.js';
 import type { PaymentServiceConfig } from './config.js';
 import type { Payment, PaymentRepository } from './repository.js';
 import { InMemoryPaymentRepository } from './repository.js';
@@ -101,54 +95,52 @@ export function createPaymentApp(options: PaymentAppOptions): Express {
     options.config.auth,
     options.keySet ? { keySet: options.keySet } : {},
   );
-  const app = createServiceApp({
+  const serviceOptions = {
     logger,
     ...(options.lifecycle ? { lifecycle: options.lifecycle } : {}),
-  });
-  const auth = authenticate(resolve);
+  };
+  return createServiceApp(serviceOptions, (app) => {
+    const api = authenticatedRoutes(app, resolve);
 
-  app.post('/api/payments', auth, requireJson, async (req, res) => {
-    const identity = identityOf(req);
-    const key = idempotencyKeyOf(req);
-    const request = parsePaymentRequest(req.body);
-    const result = await repository.createIdempotent(key, { owner: identity.subject, ...request });
-    if (result.kind === 'conflict') {
-      throw new HttpError(
-        409,
-        'idempotency_key_reused',
-        'Idempotency-Key was already used with a different request',
-      );
-    }
-    if (result.kind === 'replayed') res.setHeader('idempotent-replayed', 'true');
-    logger.info(result.kind === 'created' ? 'payment created' : 'payment replayed', {
-      requestId: req.requestId,
-      paymentId: result.payment.id,
-      subject: identity.subject,
+    api.post('/api/payments', async (req, res, caller) => {
+      requireJson(req);
+      const key = idempotencyKeyOf(req);
+      const request = parsePaymentRequest(req.body);
+      const result = await repository.createIdempotent(key, { owner: caller.subject, ...request });
+      if (result.kind === 'conflict') {
+        throw new HttpError(
+          409,
+          'idempotency_key_reused',
+          'Idempotency-Key was already used with a different request',
+        );
+      }
+      if (result.kind === 'replayed') res.setHeader('idempotent-replayed', 'true');
+      logger.info(result.kind === 'created' ? 'payment created' : 'payment replayed', {
+        requestId: requestIdOf(res),
+        paymentId: result.payment.id,
+        subject: caller.subject,
+      });
+      res.status(result.kind === 'created' ? 201 : 200).json(view(result.payment));
     });
-    res.status(result.kind === 'created' ? 201 : 200).json(view(result.payment));
-  });
 
-  app.get('/api/payments/:id', auth, async (req, res) => {
-    const identity = identityOf(req);
-    const id = req.params.id;
-    const payment =
-      typeof id === 'string' && PAYMENT_ID.test(id) ? await repository.get(id) : undefined;
-    if (!payment || (payment.owner !== identity.subject && !hasRole(identity, 'ADMIN'))) {
-      throw new HttpError(404, 'not_found', 'payment not found');
-    }
-    res.json(view(payment));
-  });
-
-  app.post('/api/internal/reconcile', auth, async (req, res) => {
-    const identity = identityOf(req);
-    const summary = await repository.settleAuthorized();
-    logger.info('reconciled', {
-      requestId: req.requestId,
-      caller: identity.clientId ?? identity.subject,
-      ...summary,
+    api.get('/api/payments/:id', async (req, res, caller) => {
+      const id = req.params.id;
+      const payment =
+        typeof id === 'string' && PAYMENT_ID.test(id) ? await repository.get(id) : undefined;
+      if (!payment || (payment.owner !== caller.subject && !hasRole(caller, 'ADMIN'))) {
+        throw new HttpError(404, 'not_found', 'payment not found');
+      }
+      res.json(view(payment));
     });
-    res.json(summary);
-  });
 
-  return finishServiceApp(app, logger);
+    api.post('/api/internal/reconcile', async (_req, res, caller) => {
+      const summary = await repository.settleAuthorized();
+      logger.info('reconciled', {
+        requestId: requestIdOf(res),
+        caller: caller.clientId ?? caller.subject,
+        ...summary,
+      });
+      res.json(summary);
+    });
+  });
 }

@@ -35,36 +35,39 @@ const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
  */
 const PATH_TRICK = /\/\/|%2f|%5c|%2e|%00|\\|(^|\/)\.\.?(\/|$)/i;
 
+/*
+ * Per-request data lives in `res.locals` (a dictionary Express creates for each request),
+ * never in new properties on `req` or `res`: Express swaps their prototypes on every
+ * request, so V8 gives each request's objects fresh hidden classes, and every property
+ * added to them builds yet another one. (Measured side by side: dropping the two that
+ * order-service added, with the auth middleware folded into its route, cut its CPU per
+ * request by about 5%.)
+ */
 declare module 'express-serve-static-core' {
-  // eslint-disable-next-line @typescript-eslint/no-shadow -- augmentation must reuse Express's name
-  interface Request {
+  interface Locals {
+    /** The request's id, echoed in `x-request-id` and in every log line about it. */
     requestId?: string;
-    identity?: Identity;
+    /** When the request arrived (`process.hrtime.bigint()`), for the access log. */
+    startedAt?: bigint;
   }
 }
 
-/** When the request arrived (`process.hrtime.bigint()`), for the access log. */
-const STARTED = Symbol('started');
-type TimedRequest = Request & { [STARTED]?: bigint };
-
-export function requestIdOf(req: Request): string {
-  return req.requestId ?? 'unknown';
-}
-
-/** The identity set by `authenticate`; throws if the route forgot it. */
-export function identityOf(req: Request): Identity {
-  if (req.identity === undefined) throw new Error('route is missing the authenticate middleware');
-  return req.identity;
+export function requestIdOf(res: Response): string {
+  return res.locals.requestId ?? 'unknown';
 }
 
 /**
  * An Express 5 app with the settings every shop service shares: case-sensitive and
  * strict routing (so `/API/ADMIN` or `/api/admin/` cannot slip past mesh path rules),
  * no `x-powered-by`, no ETags, request ids, structured access logs, path-trick rejection,
- * a JSON body parser with a size limit (not run on GET/HEAD), and `/healthz` + `/readyz`.
- * Add routes, then call `finishServiceApp` for the 404 and error handlers.
+ * and a JSON body parser with a size limit (not run on GET/HEAD). `routes` adds the
+ * service's routes; `/healthz`, `/readyz`, the 404 and the JSON error handler follow
+ * them (last, so no service request is matched against the health routes first).
  */
-export function createServiceApp(options: ServiceAppOptions): Express {
+export function createServiceApp(
+  options: ServiceAppOptions,
+  routes: (app: Express) => void,
+): Express {
   const { logger } = options;
   const lifecycle = options.lifecycle ?? { ready: true, shuttingDown: false };
   const app = express();
@@ -89,11 +92,12 @@ export function createServiceApp(options: ServiceAppOptions): Express {
     const incoming = req.headers['x-request-id'];
     const requestId =
       typeof incoming === 'string' && REQUEST_ID.test(incoming) ? incoming : randomUUID();
-    req.requestId = requestId;
+    const locals = res.locals;
+    locals.requestId = requestId;
     res.setHeader('x-request-id', requestId);
     if (lifecycle.shuttingDown) res.setHeader('connection', 'close');
     if (logAccess !== undefined) {
-      (req as TimedRequest)[STARTED] = process.hrtime.bigint();
+      locals.startedAt = process.hrtime.bigint();
       res.on('finish', logAccess);
     }
     const url = req.originalUrl;
@@ -116,6 +120,8 @@ export function createServiceApp(options: ServiceAppOptions): Express {
     jsonBody(req, res, next);
   });
 
+  routes(app);
+
   app.get('/healthz', (_req, res) => {
     res.json({ status: 'ok' });
   });
@@ -123,15 +129,15 @@ export function createServiceApp(options: ServiceAppOptions): Express {
     const ready = lifecycle.ready && !lifecycle.shuttingDown;
     res.status(ready ? 200 : 503).json({ status: ready ? 'ready' : 'not_ready' });
   });
-  return app;
+  return finish(app, logger);
 }
 
 function accessLogger(logger: Logger): (this: Response) => void {
   return function logAccess(this: Response): void {
-    const req = this.req as TimedRequest;
-    const started = req[STARTED];
+    const req = this.req;
+    const { requestId, startedAt: started } = this.locals;
     logger.info('request', {
-      requestId: req.requestId,
+      requestId,
       method: req.method,
       path: req.path,
       status: this.statusCode,
@@ -140,34 +146,53 @@ function accessLogger(logger: Logger): (this: Response) => void {
   };
 }
 
-/** Rejects a request without a valid bearer token; sets `req.identity`. */
-export function authenticate(resolve: IdentityResolver): RequestHandler {
+/** A route handler that runs only for a caller with a valid bearer token. */
+export type AuthenticatedHandler = (req: Request, res: Response, caller: Identity) => unknown;
+
+/** Registers routes on an app that run only for an authenticated caller. */
+export interface AuthenticatedRoutes {
+  get(path: string, handler: AuthenticatedHandler): void;
+  post(path: string, handler: AuthenticatedHandler): void;
+  delete(path: string, handler: AuthenticatedHandler): void;
+}
+
+/**
+ * Routes whose handlers run only with a valid bearer token, and receive the caller's
+ * identity as an argument: nothing is stored on the request, and a handler cannot read
+ * an identity it never authenticated. A token problem answers 401 and an unreachable
+ * JWKS 503, through the error handler.
+ */
+export function authenticatedRoutes(app: Express, resolve: IdentityResolver): AuthenticatedRoutes {
   const { cached } = resolve;
-  return (req, _res, next) => {
-    const authorization = req.headers.authorization;
-    // A cached token is answered synchronously: no promise, no extra tick.
-    const hit = cached?.(authorization);
-    if (hit !== undefined) {
-      req.identity = hit;
-      next();
-      return;
-    }
-    // Express 5 passes a rejection (a 401 or 503 HttpError) to the error handler.
-    return resolve(authorization).then((identity) => {
-      req.identity = identity;
-      next();
-    });
+  const guard =
+    (handler: AuthenticatedHandler): RequestHandler =>
+    (req, res) => {
+      const authorization = req.headers.authorization;
+      // A cached token is answered synchronously: no promise, no extra tick.
+      const hit = cached?.(authorization);
+      if (hit !== undefined) return handler(req, res, hit);
+      // Express 5 passes a rejection (a 401 or 503 HttpError) to the error handler.
+      return resolve(authorization).then((caller) => handler(req, res, caller));
+    };
+  return {
+    get: (path, handler) => {
+      app.get(path, guard(handler));
+    },
+    post: (path, handler) => {
+      app.post(path, guard(handler));
+    },
+    delete: (path, handler) => {
+      app.delete(path, guard(handler));
+    },
   };
 }
 
-/** Requires `Content-Type: application/json` (with an optional UTF-8 charset). */
-export const requireJson: RequestHandler = (req, _res, next) => {
+/** Throws 415 unless `Content-Type` is `application/json` (with an optional UTF-8 charset). */
+export function requireJson(req: Request): void {
   if (!req.is('application/json')) {
-    next(new HttpError(415, 'unsupported_media_type', 'Content-Type must be application/json'));
-    return;
+    throw new HttpError(415, 'unsupported_media_type', 'Content-Type must be application/json');
   }
-  next();
-};
+}
 
 const BODY_PARSER_ERRORS: Record<string, { status: number; code: string; message: string }> = {
   'entity.parse.failed': {
@@ -198,23 +223,17 @@ const BODY_PARSER_ERRORS: Record<string, { status: number; code: string; message
   'request.aborted': { status: 400, code: 'request_aborted', message: 'request was aborted' },
 };
 
-function sendError(
-  req: Request,
-  res: Response,
-  status: number,
-  code: string,
-  message: string,
-): void {
+function sendError(res: Response, status: number, code: string, message: string): void {
   if (res.headersSent) return;
-  res.status(status).json({ error: { code, message, requestId: requestIdOf(req) } });
+  res.status(status).json({ error: { code, message, requestId: requestIdOf(res) } });
 }
 
 /** 404 for unknown routes and the JSON error handler (no stacks, ever). */
-export function finishServiceApp(app: Express, logger: Logger): Express {
+function finish(app: Express, logger: Logger): Express {
   app.use((_req: Request, _res: Response, next: NextFunction) => {
     next(new HttpError(404, 'not_found', 'no such route'));
   });
-  const handler: ErrorRequestHandler = (err: unknown, req, res, next) => {
+  const handler: ErrorRequestHandler = (err: unknown, _req, res, next) => {
     if (res.headersSent) {
       next(err);
       return;
@@ -222,25 +241,25 @@ export function finishServiceApp(app: Express, logger: Logger): Express {
     if (err instanceof HttpError) {
       if (err.status >= 500)
         logger.error('request failed', {
-          requestId: req.requestId,
+          requestId: res.locals.requestId,
           ...errorFields(err.cause ?? err),
         });
-      sendError(req, res, err.status, err.code, err.message);
+      sendError(res, err.status, err.code, err.message);
       return;
     }
     const type = (err as { type?: unknown } | null)?.type;
     const known = typeof type === 'string' ? BODY_PARSER_ERRORS[type] : undefined;
     if (known) {
-      sendError(req, res, known.status, known.code, known.message);
+      sendError(res, known.status, known.code, known.message);
       return;
     }
     const status = (err as { status?: unknown } | null)?.status;
     if (typeof status === 'number' && status >= 400 && status < 500) {
-      sendError(req, res, status, 'bad_request', 'bad request');
+      sendError(res, status, 'bad_request', 'bad request');
       return;
     }
-    logger.error('unhandled error', { requestId: req.requestId, ...errorFields(err) });
-    sendError(req, res, 500, 'internal', 'internal error');
+    logger.error('unhandled error', { requestId: res.locals.requestId, ...errorFields(err) });
+    sendError(res, 500, 'internal', 'internal error');
   };
   app.use(handler);
   return app;

@@ -5,7 +5,7 @@ import { ConfigError } from '../shared/errors.js';
 import type { Logger } from '../shared/logger.js';
 import { createLogger } from '../shared/logger.js';
 import type { Lifecycle } from '../shared/web.js';
-import { createServiceApp, finishServiceApp } from '../shared/web.js';
+import { createServiceApp } from '../shared/web.js';
 import { connectOrigins, parseWebClientConfig, type WebClientConfig } from './src/client-config.js';
 
 /**
@@ -103,21 +103,22 @@ export function createShopWebApp(options: ShopWebAppOptions): Express {
     );
   }
   const headers = securityHeaders(config);
-  const app = createServiceApp({
+  const serviceOptions = {
     logger,
     ...(options.lifecycle ? { lifecycle: options.lifecycle } : {}),
+  };
+  return createServiceApp(serviceOptions, (app) => {
+    app.use((_req, res, next) => {
+      res.set(headers);
+      next();
+    });
+    for (const [path, entry] of Object.entries(SHOP_WEB_FILES)) {
+      const body = file(entry.file);
+      const handler: RequestHandler = (_req, res) => {
+        res.set({ 'content-type': entry.type, 'cache-control': entry.cache });
+        res.send(body);
+      };
+      app.get(path, handler);
+    }
   });
-  app.use((_req, res, next) => {
-    res.set(headers);
-    next();
-  });
-  for (const [path, entry] of Object.entries(SHOP_WEB_FILES)) {
-    const body = file(entry.file);
-    const handler: RequestHandler = (_req, res) => {
-      res.set({ 'content-type': entry.type, 'cache-control': entry.cache });
-      res.send(body);
-    };
-    app.get(path, handler);
-  }
-  return finishServiceApp(app, logger);
 }

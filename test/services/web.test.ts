@@ -1,18 +1,25 @@
 import request from 'supertest';
+import { createIdentityResolver } from '../../services/shared/identity.js';
 import { createLogger } from '../../services/shared/logger.js';
-import { createServiceApp, finishServiceApp } from '../../services/shared/web.js';
+import {
+  authenticatedRoutes,
+  createServiceApp,
+  requestIdOf,
+  requireJson,
+} from '../../services/shared/web.js';
+import { authConfig, createTestIssuer, silentLogger } from './support.js';
 
 /** A service app with one GET and one POST route, logging into `lines`. */
 function appWithLog(lines: string[], level: 'info' | 'silent' = 'info') {
   const logger = createLogger('test', level, (line) => lines.push(line));
-  const app = createServiceApp({ logger });
-  app.get('/api/things', (_req, res) => {
-    res.json({ things: [] });
+  return createServiceApp({ logger }, (app) => {
+    app.get('/api/things', (_req, res) => {
+      res.json({ things: [] });
+    });
+    app.post('/api/things', (req, res) => {
+      res.status(201).json({ got: req.body as unknown });
+    });
   });
-  app.post('/api/things', (req, res) => {
-    res.status(201).json({ got: req.body as unknown });
-  });
-  return finishServiceApp(app, logger);
 }
 
 function accessLines(lines: string[]): Record<string, unknown>[] {
@@ -91,7 +98,7 @@ describe('shared web layer', () => {
     expect(lines).toEqual([]);
   });
 
-  test('health endpoints answer before routes, without x-powered-by or ETag', async () => {
+  test('health endpoints answer after the service routes, without x-powered-by or ETag', async () => {
     const app = appWithLog([]);
     const res = await request(app).get('/healthz').expect(200);
     expect(res.body).toEqual({ status: 'ok' });
@@ -99,5 +106,57 @@ describe('shared web layer', () => {
     expect(res.headers.etag).toBeUndefined();
     await request(app).get('/readyz').expect(200);
     await request(app).get('/HEALTHZ').expect(404);
+  });
+
+  describe('authenticatedRoutes', () => {
+    /** GET and POST /api/me, answering with the caller the handler was given. */
+    async function authedApp() {
+      const issuer = await createTestIssuer();
+      const resolve = createIdentityResolver(authConfig('verify'), { keySet: issuer.keySet });
+      const app = createServiceApp({ logger: silentLogger }, (a) => {
+        const api = authenticatedRoutes(a, resolve);
+        api.get('/api/me', (_req, res, caller) => {
+          res.json({ subject: caller.subject, roles: caller.roles, requestId: requestIdOf(res) });
+        });
+        api.post('/api/me', (req, res, caller) => {
+          requireJson(req);
+          res.status(201).json({ subject: caller.subject });
+        });
+      });
+      return { app, issuer };
+    }
+
+    test('hands the verified caller to the handler, twice with one token (cache hit)', async () => {
+      const { app, issuer } = await authedApp();
+      const token = await issuer.mint({ sub: 'alice', realm_access: { roles: ['ADMIN'] } });
+      for (const id of ['req-a', 'req-b']) {
+        const res = await request(app)
+          .get('/api/me')
+          .set('authorization', `Bearer ${token}`)
+          .set('x-request-id', id)
+          .expect(200);
+        expect(res.body).toEqual({ subject: 'alice', roles: ['ADMIN'], requestId: id });
+      }
+    });
+
+    test('answers 401 before the handler runs, even where it would answer 415', async () => {
+      const { app, issuer } = await authedApp();
+      const missing = await request(app).get('/api/me').expect(401);
+      expect(missing.body.error).toMatchObject({ code: 'unauthorized' });
+      await request(app).post('/api/me').set('content-type', 'text/plain').send('hi').expect(401);
+      const token = await issuer.mint();
+      const wrongType = await request(app)
+        .post('/api/me')
+        .set('authorization', `Bearer ${token}`)
+        .set('content-type', 'text/plain')
+        .send('hi')
+        .expect(415);
+      expect(wrongType.body.error.code).toBe('unsupported_media_type');
+      await request(app)
+        .post('/api/me')
+        .set('authorization', `Bearer ${token}`)
+        .send({ a: 1 })
+        .expect(201, { subject: 'user-1' });
+    });
   });
 });
