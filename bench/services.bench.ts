@@ -16,15 +16,19 @@
  * in production where load comes from elsewhere, and all four servers are started
  * the same way (same Node, same tsx loader), so the comparison stays symmetric.
  *
- * Side by side: a warm-up round per server (JIT, and the JWKS fetch in verify mode),
- * then ROUNDS short rounds of bare, mesh, verify, verify-uncached back to back, the order
- * reversed every other round so that drift during a round favours no side (ABBA). Many
- * short rounds rather than a few long ones: the machine's speed swings by ±20% within
- * seconds, and the median of more paired ratios is steadier. Absolute figures are medians
- * over the rounds; ratios are medians of the per-round ratios, so drift on a shared
- * machine hits both sides of a ratio alike. Each server also reports the CPU time it
- * spent per request: less noisy than requests/s on a shared machine, it shows where the
- * difference comes from.
+ * Side by side, in GENERATIONS of fresh server processes: each generation starts the four
+ * servers, warms each up (JIT, and the JWKS fetch in verify mode), then runs ROUNDS short
+ * rounds of bare, mesh, verify, verify-uncached back to back, the order reversed every
+ * other round so that drift during a round favours no side (ABBA). Fresh processes per
+ * generation because one process's speed depends on its luck with the JIT and the heap
+ * layout: two identical servers started side by side differ by 5-10% in CPU per request
+ * for their whole life, which one process per kind would take for a difference between
+ * the kinds. Many short rounds rather than a few long ones: the machine's speed swings by
+ * ±20% within seconds, and the median of more paired ratios is steadier. Absolute figures
+ * are medians over all rounds; ratios are medians of the per-round ratios, so drift on a
+ * shared machine hits both sides of a ratio alike. Each server also reports the CPU time
+ * it spent per request: less noisy than requests/s on a shared machine, it shows where
+ * the difference comes from.
  *
  * Tokens are RS256 (Keycloak's default) for the realm's issuer and audience, signed
  * here with a throwaway key pair whose JWKS this process serves on loopback.
@@ -44,7 +48,8 @@ import { CATALOG } from '../services/order-service/catalog.js';
 import { median, pairedRatio, type Row, runAlone } from './table.js';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
-const ROUNDS = 8;
+const GENERATIONS = 3;
+const ROUNDS = 3;
 const ROUND_SECONDS = 2;
 const WARMUP_SECONDS = 2;
 const CONNECTIONS = 10;
@@ -258,69 +263,99 @@ function rowsFor(
   ];
 }
 
-export async function benchServices(rounds = ROUNDS, seconds = ROUND_SECONDS): Promise<Row[]> {
-  const { jwksUri, token, server } = await issuer();
+export interface ServicesBenchOptions {
+  /** Sets of fresh server processes. @default 3 */
+  readonly generations?: number;
+  /** Measured rounds per generation. @default 3 */
+  readonly rounds?: number;
+  /** Seconds of load per round. @default 2 */
+  readonly seconds?: number;
+}
+
+const KINDS: readonly Kind[] = ['bare', 'mesh', 'verify', 'verify-uncached'];
+
+/**
+ * Starts the four servers (seeded, the bare one answering the seeded body), runs `measure`,
+ * and stops them whatever happens.
+ */
+async function withServers<T>(
+  env: Record<string, string>,
+  token: string,
+  measure: (servers: Record<Kind, ChildServer>) => Promise<T>,
+): Promise<T> {
   const started: ChildServer[] = [];
+  const start = async (kind: Kind, extra: Record<string, string> = {}) => {
+    const server = await startChild(kind, { ...env, ...extra });
+    started.push(server);
+    return server;
+  };
   try {
-    const env = {
-      BENCH_ISSUER: SHOP_ISSUER,
-      BENCH_AUDIENCE: SHOP_AUDIENCE,
-      BENCH_JWKS_URI: jwksUri,
-    };
-    const mesh = await startChild('mesh', env);
-    started.push(mesh);
-    const verify = await startChild('verify', env);
-    started.push(verify);
-    const uncached = await startChild('verify-uncached', env);
-    started.push(uncached);
+    const mesh = await start('mesh');
+    const verify = await start('verify');
+    const uncached = await start('verify-uncached');
     const body = await seed(mesh.url, token);
     await seed(verify.url, token);
     await seed(uncached.url, token);
-    const bare = await startChild('bare', { ...env, BENCH_BODY: body });
-    started.push(bare);
+    const bare = await start('bare', { BENCH_BODY: body });
     const check = await fetch(`${bare.url}/api/orders`);
     if ((await check.text()) !== body) throw new Error('bare body differs');
-    const servers: Record<Kind, ChildServer> = {
-      bare,
-      mesh,
-      verify,
-      'verify-uncached': uncached,
-    };
-    const kinds: Kind[] = ['bare', 'mesh', 'verify', 'verify-uncached'];
-    for (const k of kinds) await load(servers[k], token, WARMUP_SECONDS);
-    const samples: Record<Kind, Sample[]> = {
-      bare: [],
-      mesh: [],
-      verify: [],
-      'verify-uncached': [],
-    };
-    for (let round = 1; round <= rounds; round++) {
-      const order = round % 2 === 1 ? kinds : [...kinds].reverse();
-      for (const k of order) samples[k].push(await load(servers[k], token, seconds));
-      const line = kinds.map((k) => `${k} ${fmtRps(samples[k].at(-1)?.rps ?? NaN)}`).join(', ');
-      console.error(`  round ${round}/${rounds}: ${line}`);
-    }
-    return [
-      {
-        section: 'services',
-        figure: `bare Express: GET /api/orders (${CONNECTIONS} connections, ${rounds}×${seconds} s)`,
-        value: `${fmtRps(median(samples.bare.map((x) => x.rps)))}, p50 / p99 ${fmtMs(
-          median(samples.bare.map((x) => x.p50)),
-          median(samples.bare.map((x) => x.p99)),
-        )}`,
-        baseline: '',
-        ratio: NaN,
-        target: 'baseline',
-        ok: true,
-      },
-      ...rowsFor('mesh mode', MESH_TARGET, samples.mesh, samples.bare),
-      ...rowsFor('verify mode', VERIFY_TARGET, samples.verify, samples.bare),
-      ...rowsFor('verify mode, uncached', undefined, samples['verify-uncached'], samples.bare),
-    ];
+    return await measure({ bare, mesh, verify, 'verify-uncached': uncached });
   } finally {
     await Promise.all(started.map((s) => s.stop()));
+  }
+}
+
+export async function benchServices(options: ServicesBenchOptions = {}): Promise<Row[]> {
+  const generations = options.generations ?? GENERATIONS;
+  const rounds = options.rounds ?? ROUNDS;
+  const seconds = options.seconds ?? ROUND_SECONDS;
+  const { jwksUri, token, server } = await issuer();
+  const env = {
+    BENCH_ISSUER: SHOP_ISSUER,
+    BENCH_AUDIENCE: SHOP_AUDIENCE,
+    BENCH_JWKS_URI: jwksUri,
+  };
+  const samples: Record<Kind, Sample[]> = {
+    bare: [],
+    mesh: [],
+    verify: [],
+    'verify-uncached': [],
+  };
+  try {
+    for (let generation = 1; generation <= generations; generation++) {
+      await withServers(env, token, async (servers) => {
+        for (const k of KINDS) await load(servers[k], token, WARMUP_SECONDS);
+        for (let round = 1; round <= rounds; round++) {
+          const order = samples.bare.length % 2 === 0 ? KINDS : [...KINDS].reverse();
+          for (const k of order) samples[k].push(await load(servers[k], token, seconds));
+          const line = KINDS.map((k) => `${k} ${fmtRps(samples[k].at(-1)?.rps ?? NaN)}`).join(', ');
+          console.error(
+            `  processes ${generation}/${generations}, round ${round}/${rounds}: ${line}`,
+          );
+        }
+      });
+    }
+  } finally {
     server.close();
   }
+  const measured = `${CONNECTIONS} connections, ${generations}×${rounds}×${seconds} s`;
+  return [
+    {
+      section: 'services',
+      figure: `bare Express: GET /api/orders (${measured})`,
+      value: `${fmtRps(median(samples.bare.map((x) => x.rps)))}, p50 / p99 ${fmtMs(
+        median(samples.bare.map((x) => x.p50)),
+        median(samples.bare.map((x) => x.p99)),
+      )}`,
+      baseline: '',
+      ratio: NaN,
+      target: 'baseline',
+      ok: true,
+    },
+    ...rowsFor('mesh mode', MESH_TARGET, samples.mesh, samples.bare),
+    ...rowsFor('verify mode', VERIFY_TARGET, samples.verify, samples.bare),
+    ...rowsFor('verify mode, uncached', undefined, samples['verify-uncached'], samples.bare),
+  ];
 }
 
 if (fileURLToPath(import.meta.url) === process.argv.at(1)) runAlone(await benchServices());
