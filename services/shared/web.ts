@@ -24,6 +24,8 @@ export interface ServiceAppOptions {
   readonly lifecycle?: Lifecycle;
   /** Largest JSON body accepted. @default '16kb' */
   readonly bodyLimit?: string;
+  /** Headers set on every response, errors and health answers included (shop-web's CSP). */
+  readonly headers?: Readonly<Record<string, string>>;
 }
 
 const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
@@ -82,6 +84,7 @@ export function createServiceApp(
     strict: true,
     type: 'application/json',
   });
+  const headers = options.headers === undefined ? [] : Object.entries(options.headers);
   // The access log line, as a shared listener (no closure per request): `this` is the response.
   const logAccess = logger.isEnabled('info') ? accessLogger(logger) : undefined;
 
@@ -95,6 +98,7 @@ export function createServiceApp(
     const locals = res.locals;
     locals.requestId = requestId;
     res.setHeader('x-request-id', requestId);
+    for (const [name, value] of headers) res.setHeader(name, value);
     if (lifecycle.shuttingDown) res.setHeader('connection', 'close');
     if (logAccess !== undefined) {
       locals.startedAt = process.hrtime.bigint();

@@ -80,8 +80,8 @@ function load(publicDir: string, file: string): Buffer {
 
 /**
  * shop-web's static server. Reads the bundle into memory once (a missing file stops the
- * start), serves it by exact path with strict security headers, plus `/healthz` and
- * `/readyz`. It has no session, no cookie and no token: the login runs in the browser.
+ * start), serves it by exact path with strict security headers on every answer (errors
+ * and `/healthz` + `/readyz` included). It has no session, no cookie and no token: the login runs in the browser.
  */
 export function createShopWebApp(options: ShopWebAppOptions): Express {
   const logger = options.logger ?? createLogger('shop-web');
@@ -102,16 +102,12 @@ export function createShopWebApp(options: ShopWebAppOptions): Express {
       `shop-web: config.json is invalid: ${err instanceof Error ? err.message : String(err)}`,
     );
   }
-  const headers = securityHeaders(config);
   const serviceOptions = {
     logger,
+    headers: securityHeaders(config),
     ...(options.lifecycle ? { lifecycle: options.lifecycle } : {}),
   };
   return createServiceApp(serviceOptions, (app) => {
-    app.use((_req, res, next) => {
-      res.set(headers);
-      next();
-    });
     for (const [path, entry] of Object.entries(SHOP_WEB_FILES)) {
       const body = file(entry.file);
       const handler: RequestHandler = (_req, res) => {

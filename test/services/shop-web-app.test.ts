@@ -90,14 +90,19 @@ describe('shop-web static server', () => {
     expect(res.headers['content-security-policy']).toBeDefined();
   });
 
-  test('rejects path tricks with 400', async () => {
+  test('rejects path tricks with 400, security headers included', async () => {
     const res = await request(app()).get('/assets/..%2fconfig.json');
     expect(res.status).toBe(400);
+    expect(res.headers['content-security-policy']).toBe(contentSecurityPolicy(shopWebConfig));
+    expect(res.headers['x-content-type-options']).toBe('nosniff');
   });
 
-  test('serves /healthz and /readyz', async () => {
-    expect((await request(app()).get('/healthz')).status).toBe(200);
-    expect((await request(app()).get('/readyz')).status).toBe(200);
+  test('serves /healthz and /readyz, security headers included', async () => {
+    for (const path of ['/healthz', '/readyz']) {
+      const res = await request(app()).get(path);
+      expect(res.status).toBe(200);
+      expect(res.headers['content-security-policy']).toBe(contentSecurityPolicy(shopWebConfig));
+    }
   });
 
   test('throws when a bundle file is missing, naming it and the build command', () => {
