@@ -25,7 +25,7 @@ const BENCHMARKS: Record<Benchmark, { readonly about: string; run(): Row[] | Pro
   },
   services: {
     about:
-      'GET /api/orders, bare Express vs order-service mesh / verify / uncached verify (autocannon, ~1.5 min)',
+      'GET /api/orders, bare Express vs order-service mesh / verify / uncached verify (autocannon, ~2 min)',
     run: () => benchServices(),
   },
   tests: {
