@@ -340,3 +340,17 @@ describe('scripts/istio/mesh.yaml', () => {
     });
   });
 });
+
+describe('cdk8s.yaml', () => {
+  test('runs the chart entry point into dist/ and records no imports', () => {
+    // `cdk8s import` appends every file it imports; scripts/import-upstream.sh imports a
+    // temporary file, so a recorded import would be a path that exists on no other machine.
+    const config = parse(readFileSync(join(ROOT, 'cdk8s.yaml'), 'utf8')) as Record<string, unknown>;
+    expect(config).toMatchObject({
+      language: 'typescript',
+      app: 'npx tsx charts/main.ts',
+      output: 'dist',
+    });
+    expect(config.imports).toBeUndefined();
+  });
+});
