@@ -8,25 +8,7 @@ set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib/common.sh"
 source "$(dirname "${BASH_SOURCE[0]}")/lib/cluster.sh"
 
-CLUSTER_NAME=minikube
-while [[ $# -gt 0 ]]; do
-  case "$1" in
-    --dry-run) DRY_RUN=1 ;;
-    --name)
-      [[ $# -ge 2 ]] || die "--name needs a value"
-      CLUSTER_NAME="$2"
-      shift
-      ;;
-    -h | --help)
-      sed -n '3,7p' "${BASH_SOURCE[0]}"
-      exit 0
-      ;;
-    *) die "unknown argument '$1' (usage: minikube-up.sh [--dry-run] [--name NAME])" ;;
-  esac
-  shift
-done
-[[ "${CLUSTER_NAME}" =~ ^[a-z0-9]([-a-z0-9]*[a-z0-9])?$ ]] ||
-  die "cluster name '${CLUSTER_NAME}' must be lower-case letters, digits and '-'"
+parse_up_args "${BASH_SOURCE[0]}" minikube "$@"
 KCTX="${CLUSTER_NAME}"
 
 require_docker

@@ -2,6 +2,33 @@
 # Steps shared by kind-up.sh and minikube-up.sh: Istio, images, Secrets. Needs common.sh and
 # KCTX (the kube context) set by the caller.
 
+# parse_up_args SCRIPT DEFAULT_NAME ARGS...: the options kind-up.sh and minikube-up.sh share,
+# [--dry-run] [--name NAME] [-h|--help]. Sets DRY_RUN and CLUSTER_NAME (checked: a DNS label).
+parse_up_args() {
+  local script="$1" usage
+  usage="usage: $(basename "$1") [--dry-run] [--name NAME]"
+  CLUSTER_NAME="$2"
+  shift 2
+  while [[ $# -gt 0 ]]; do
+    case "$1" in
+      --dry-run) DRY_RUN=1 ;;
+      --name)
+        [[ $# -ge 2 ]] || die "--name needs a value"
+        CLUSTER_NAME="$2"
+        shift
+        ;;
+      -h | --help)
+        sed -n '3,7p' "${script}"
+        exit 0
+        ;;
+      *) die "unknown argument '$1' (${usage})" ;;
+    esac
+    shift
+  done
+  [[ "${CLUSTER_NAME}" =~ ^[a-z0-9]([-a-z0-9]*[a-z0-9])?$ ]] ||
+    die "cluster name '${CLUSTER_NAME}' must be lower-case letters, digits and '-'"
+}
+
 # The service images: one per services/<name>/Dockerfile, tagged meshward/<name>:<version>.
 IMAGE_VERSION="${IMAGE_VERSION:-0.1.0}"
 service_names() {
