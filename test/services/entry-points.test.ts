@@ -1,5 +1,7 @@
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { createServer } from 'node:net';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 import { ConfigError } from '../../services/shared/errors.js';
@@ -109,4 +111,47 @@ describe('service entry points (runHttpService)', () => {
     expect(started).toMatchObject({ service: 'order-service', level: 'info', authMode: 'mesh' });
     expect(exit.stdout).toContain('"msg":"stopped"');
   }, 30_000);
+});
+
+describe('the image build (services/tsconfig.build.json)', () => {
+  test('compiles every Dockerfile entry point and only what the entry points import', () => {
+    // GIVEN the entry point each Dockerfile runs (its CMD's services/build/<path>.js)
+    const services = join(ROOT, 'services');
+    const entries = readdirSync(services, { withFileTypes: true })
+      .filter((d) => d.isDirectory() && d.name !== 'build')
+      .flatMap((d) => {
+        const dockerfile = join(services, d.name, 'Dockerfile');
+        const text = existsSync(dockerfile) ? readFileSync(dockerfile, 'utf8') : '';
+        const cmd = /services\/build\/([\w/-]+)\.js"\]\s*$/.exec(text.trimEnd());
+        return cmd?.[1] === undefined ? [] : [`services/${cmd[1]}.ts`];
+      });
+    expect(entries).toHaveLength(4);
+    // WHEN tsc lists the files the build compiles
+    const tsc = spawnSync(
+      process.execPath,
+      [
+        join(ROOT, 'node_modules/typescript/bin/tsc'),
+        '-p',
+        'services/tsconfig.build.json',
+        '--listFilesOnly',
+      ],
+      { cwd: ROOT, encoding: 'utf8' },
+    );
+    expect(tsc.status).toBe(0);
+    const compiled = tsc.stdout
+      .split('\n')
+      .filter((f) => f.startsWith(services + '/'))
+      .map((f) => f.slice(ROOT.length).replace(/^\//, ''));
+    // THEN every entry point is built, and no browser source, test harness or barrel is
+    expect(compiled).toEqual(expect.arrayContaining(entries));
+    expect(compiled).toContain('services/shop-web/src/client-config.ts');
+    for (const unwanted of [
+      'services/shop-web/src/main.ts',
+      'services/shop-web/src/auth.ts',
+      'services/order-service/harness.ts',
+      'services/shared/index.ts',
+    ]) {
+      expect(compiled).not.toContain(unwanted);
+    }
+  });
 });
