@@ -1,7 +1,7 @@
 import { claimPath, whenKeyError } from './authz.js';
 import { compile, matchLabels, selects, subset } from './engine.js';
 import { cidrError, pathTemplateError } from './match.js';
-import { parseRoutes, ROUTES_ANNOTATION } from './matrix.js';
+import { ROUTES_ANNOTATION, routesOf } from './matrix.js';
 import { isRecord, type K8sObject, type Manifests, objectRef } from './model.js';
 import { type Workload, workloadsOf } from './workloads.js';
 
@@ -103,14 +103,13 @@ function usesHttpOnly(r: Rule): boolean {
 }
 
 /**
- * Whether the workload's `meshward.io/routes` annotation (written by meshward's charts)
- * declares routes and all of them public. A malformed annotation proves nothing.
+ * Whether the workload's `meshward.io/routes` intent (written by meshward's charts; read
+ * as the matrix reads it, from the workload, else its Service) declares routes and all of
+ * them public. A malformed annotation proves nothing.
  */
-function publicByIntent(w: Workload): boolean {
-  const text = w.object?.metadata.annotations?.[ROUTES_ANNOTATION];
-  if (text === undefined) return false;
+function publicByIntent(m: Manifests, w: Workload): boolean {
   try {
-    const routes = parseRoutes(text, `${w.kind} ${w.namespace}/${w.name}`);
+    const routes = routesOf(m, w) ?? [];
     return routes.length > 0 && routes.every((r) => r.public);
   } catch {
     return false;
@@ -538,8 +537,8 @@ export function lint(manifests: Manifests, options: { rootNamespace?: string } =
       );
     });
     // A workload whose declared intent makes every route public is open on purpose.
-    const unexpected = open.filter((w) => !publicByIntent(w));
-    const intended = open.filter(publicByIntent);
+    const unexpected = open.filter((w) => !publicByIntent(manifests, w));
+    const intended = open.filter((w) => publicByIntent(manifests, w));
     if (unexpected.length > 0) {
       add(
         'MW001',

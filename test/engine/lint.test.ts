@@ -178,6 +178,18 @@ describe('lint', () => {
       ]);
     });
 
+    it('GIVEN the all-public intent on the Service only THEN it is read there, as the matrix does', () => {
+      const routes = '[{"methods":["GET"],"paths":["/"],"public":true}]';
+      const serviceAnnotated = BASE.replace(
+        'kind: Service\nmetadata: { name: api, namespace: shop }',
+        `kind: Service\nmetadata: { name: api, namespace: shop, annotations: { meshward.io/routes: '${routes}' } }`,
+      );
+      expect(serviceAnnotated).not.toEqual(BASE);
+      expect(mw001(serviceAnnotated)).toEqual([
+        'info: tokenless requests pass on [api], public by their meshward.io/routes intent',
+      ]);
+    });
+
     it('GIVEN one route that needs a token THEN it stays a warning', () => {
       const routes =
         '[{"methods":["GET"],"paths":["/"],"public":true},{"methods":["GET"],"paths":["/me"],"public":false,"roles":["USER"]}]';
