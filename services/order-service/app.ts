@@ -198,6 +198,7 @@ export function createOrderApp(options: OrderAppOptions): Express {
     api.get('/api/admin/stats', async (_req, res) => {
       const orders = await repository.listAll();
       res.json({
+        currency: CURRENCY,
         orders: orders.length,
         customers: new Set(orders.map((o) => o.owner)).size,
         revenueCents: orders.reduce((sum, o) => sum + o.totalCents, 0),

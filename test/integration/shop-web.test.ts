@@ -234,6 +234,8 @@ describe('shop-web in Chromium with the real Keycloak', () => {
         els.map((e) => e.textContent),
       );
       expect(stats.slice(0, 2)).toEqual(['Orders', expect.stringMatching(/^[1-9]\d*$/)]);
+      // The revenue in the currency order-service answers with (not one the page assumes).
+      expect(stats.slice(4, 6)).toEqual(['Revenue', expect.stringMatching(/^\d+\.\d{2} EUR$/)]);
       await shot(page, '04-admin-panel');
       apiTokens.set('admin-bob', need(tokens.at(-1), "admin-bob's API token"));
     } finally {

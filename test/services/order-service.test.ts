@@ -150,7 +150,7 @@ describe('order-service', () => {
       .get('/api/admin/stats')
       .set('authorization', `Bearer ${admin}`)
       .expect(200);
-    expect(stats.body).toEqual({ orders: 2, customers: 2, revenueCents: 4800 });
+    expect(stats.body).toEqual({ currency: 'EUR', orders: 2, customers: 2, revenueCents: 4800 });
   });
 
   test('an unexpected charge failure answers 500 without details and stores nothing', async () => {

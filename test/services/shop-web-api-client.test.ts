@@ -152,7 +152,12 @@ describe('ApiClient', () => {
 
   test('calls the public catalog without a token', async () => {
     const fetch = fakeFetch([json(200, { currency: 'EUR', items: [] })]);
-    await new ApiClient('https://shop.example.com', fakeTokens(undefined), fetch).catalog();
+    const catalog = await new ApiClient(
+      'https://shop.example.com',
+      fakeTokens(undefined),
+      fetch,
+    ).catalog();
+    expect(catalog).toEqual({ currency: 'EUR', items: [] });
     expect(fetch.calls[0]?.headers.authorization).toBeUndefined();
   });
 });

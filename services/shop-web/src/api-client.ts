@@ -56,7 +56,15 @@ export interface CatalogItem {
   readonly priceCents: number;
 }
 
+/** The public catalog: prices in `currency`. */
+export interface Catalog {
+  readonly currency: string;
+  readonly items: readonly CatalogItem[];
+}
+
 export interface AdminStats {
+  /** The currency of `revenueCents`. */
+  readonly currency: string;
   readonly orders: number;
   readonly customers: number;
   readonly revenueCents: number;
@@ -111,11 +119,8 @@ export class ApiClient {
     return (await res.json()) as T;
   }
 
-  async catalog(): Promise<CatalogItem[]> {
-    const body = await this.request<{ items: CatalogItem[] }>('GET', '/api/public/catalog', {
-      auth: false,
-    });
-    return body.items;
+  catalog(): Promise<Catalog> {
+    return this.request<Catalog>('GET', '/api/public/catalog', { auth: false });
   }
 
   async listOrders(): Promise<Order[]> {

@@ -4,7 +4,7 @@
  * CSP forbids inline script anyway). The page never starts a login by itself — only the
  * Login button does — so a failing login can never turn into a redirect loop.
  */
-import { ApiClient, type CatalogItem, type Order, SessionExpiredError } from './api-client.js';
+import { ApiClient, type Catalog, type Order, SessionExpiredError } from './api-client.js';
 import { Auth } from './auth.js';
 import { parseWebClientConfig, type WebClientConfig } from './client-config.js';
 import { describeApiError, describeLoginError } from './messages.js';
@@ -70,12 +70,12 @@ function renderOrders(orders: readonly Order[]): void {
   ui.noOrders.hidden = orders.length > 0;
 }
 
-function renderCatalog(items: readonly CatalogItem[]): void {
+function renderCatalog({ currency, items }: Catalog): void {
   ui.sku.replaceChildren(
     ...items.map((item) => {
       const option = document.createElement('option');
       option.value = item.sku;
-      option.textContent = `${item.name} (${money(item.priceCents, 'EUR')})`;
+      option.textContent = `${item.name} (${money(item.priceCents, currency)})`;
       return option;
     }),
   );
@@ -135,7 +135,7 @@ async function start(): Promise<void> {
       const entries: [string, string][] = [
         ['Orders', String(stats.orders)],
         ['Customers', String(stats.customers)],
-        ['Revenue', money(stats.revenueCents, 'EUR')],
+        ['Revenue', money(stats.revenueCents, stats.currency)],
       ];
       ui.adminStats.replaceChildren(
         ...entries.flatMap(([k, v]) => {
