@@ -31,7 +31,7 @@
  * the difference comes from.
  *
  * Tokens are RS256 (Keycloak's default) for the realm's issuer and audience, signed
- * here with a throwaway key pair whose JWKS this process serves on loopback.
+ * with the unit tests' throwaway key pair, whose JWKS this process serves on loopback.
  * Run alone: `npx tsx bench/services.bench.ts` (exit 1 under target).
  */
 import { type ChildProcess, spawn } from 'node:child_process';
@@ -40,10 +40,10 @@ import type { AddressInfo } from 'node:net';
 import { fileURLToPath } from 'node:url';
 
 import autocannon from 'autocannon';
-import { exportJWK, generateKeyPair, SignJWT } from 'jose';
 
 import { SHOP_AUDIENCE, SHOP_ISSUER } from '../policies/realm.js';
 import { CATALOG } from '../services/order-service/catalog.js';
+import { createTestIssuer } from '../test/services/support.js';
 
 import { median, pairedRatio, type Row, runAlone } from './table.js';
 
@@ -143,27 +143,17 @@ async function startChild(kind: Kind, env: Record<string, string>): Promise<Chil
 
 /** A JWKS endpoint on loopback for the verify-mode service, and a token signed with its key. */
 async function issuer(): Promise<{ jwksUri: string; token: string; server: Server }> {
-  const { privateKey, publicKey } = await generateKeyPair('RS256');
-  const jwks = JSON.stringify({
-    keys: [{ ...(await exportJWK(publicKey)), kid: 'bench', alg: 'RS256', use: 'sig' }],
-  });
+  const keys = await createTestIssuer();
+  const jwks = JSON.stringify(keys.jwks);
   const server = createServer((_req, res) => {
     res.writeHead(200, { 'content-type': 'application/json' }).end(jwks);
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const { port } = server.address() as AddressInfo;
-  const token = await new SignJWT({
-    sub: 'bench-user',
-    azp: 'shop-web',
-    realm_access: { roles: ['USER'] },
-    scope: 'openid profile',
-  })
-    .setProtectedHeader({ alg: 'RS256', kid: 'bench', typ: 'JWT' })
-    .setIssuer(SHOP_ISSUER)
-    .setAudience(SHOP_AUDIENCE)
-    .setIssuedAt()
-    .setExpirationTime('1h')
-    .sign(privateKey);
+  const token = await keys.mint(
+    { sub: 'bench-user', iss: SHOP_ISSUER, aud: SHOP_AUDIENCE },
+    { expiresIn: '1h' },
+  );
   return { jwksUri: `http://127.0.0.1:${port}/certs`, token, server };
 }
 
