@@ -64,7 +64,8 @@ export function requestIdOf(res: Response): string {
  * no `x-powered-by`, no ETags, request ids, structured access logs, path-trick rejection,
  * and a JSON body parser with a size limit (not run on GET/HEAD). `routes` adds the
  * service's routes; `/healthz`, `/readyz`, the 404 and the JSON error handler follow
- * them (last, so no service request is matched against the health routes first).
+ * them (last, so no service request is matched against the health routes first; a
+ * middleware the service adds with `app.use` runs for health requests too).
  */
 export function createServiceApp(
   options: ServiceAppOptions,
@@ -90,7 +91,7 @@ export function createServiceApp(
 
   // One middleware for the shared per-request work (every extra router layer costs on
   // each request): request id, access log, path hardening, then the JSON body parser
-  // for methods that carry a body. Health routes follow; they never read a body.
+  // for methods that carry a body. The service's routes follow, then the health routes.
   app.use((req, res, next) => {
     const incoming = req.headers['x-request-id'];
     const requestId =
