@@ -7,6 +7,7 @@ import type { Logger } from '../shared/logger.js';
 import { createLogger } from '../shared/logger.js';
 import type { Lifecycle } from '../shared/web.js';
 import { authenticatedRoutes, createServiceApp, requestIdOf, requireJson } from '../shared/web.js';
+import type { AdminStatsView, CatalogView, OrderView } from './api.js';
 import { CATALOG, CURRENCY } from './catalog.js';
 import type { OrderServiceConfig } from './config.js';
 import type { PaymentClient } from './payment-client.js';
@@ -74,7 +75,7 @@ export function parseOrderRequest(body: unknown): OrderItem[] {
   });
 }
 
-function view(o: Order): Record<string, unknown> {
+function view(o: Order): OrderView {
   return {
     id: o.id,
     items: o.items,
@@ -192,17 +193,19 @@ export function createOrderApp(options: OrderAppOptions): Express {
     });
 
     app.get('/api/public/catalog', (_req, res) => {
-      res.json({ currency: CURRENCY, items: CATALOG });
+      const catalog: CatalogView = { currency: CURRENCY, items: CATALOG };
+      res.json(catalog);
     });
 
     api.get('/api/admin/stats', async (_req, res) => {
       const orders = await repository.listAll();
-      res.json({
+      const stats: AdminStatsView = {
         currency: CURRENCY,
         orders: orders.length,
         customers: new Set(orders.map((o) => o.owner)).size,
         revenueCents: orders.reduce((sum, o) => sum + o.totalCents, 0),
-      });
+      };
+      res.json(stats);
     });
   });
 }

@@ -4,6 +4,17 @@
  * runs under jest with a fake token source and a fake fetch.
  */
 
+import type {
+  AdminStatsView as AdminStats,
+  CatalogView as Catalog,
+  OrderItem,
+  OrderView as Order,
+} from '../../order-service/api.js';
+
+// The API's own types (order-service/api.ts, types only): client and server cannot drift apart.
+export type { AdminStats, Catalog, Order, OrderItem };
+export type { CatalogItem } from '../../order-service/api.js';
+
 /** Where the client gets tokens; shop-web's `Auth` implements it with oidc-client-ts. */
 export interface TokenSource {
   /** The current access token, or undefined when nobody is logged in. */
@@ -34,40 +45,6 @@ export class ApiError extends Error {
     super(message);
     this.name = 'ApiError';
   }
-}
-
-export interface OrderItem {
-  readonly sku: string;
-  readonly quantity: number;
-}
-
-export interface Order {
-  readonly id: string;
-  readonly items: readonly OrderItem[];
-  readonly totalCents: number;
-  readonly currency: string;
-  readonly status: string;
-  readonly createdAt: string;
-}
-
-export interface CatalogItem {
-  readonly sku: string;
-  readonly name: string;
-  readonly priceCents: number;
-}
-
-/** The public catalog: prices in `currency`. */
-export interface Catalog {
-  readonly currency: string;
-  readonly items: readonly CatalogItem[];
-}
-
-export interface AdminStats {
-  /** The currency of `revenueCents`. */
-  readonly currency: string;
-  readonly orders: number;
-  readonly customers: number;
-  readonly revenueCents: number;
 }
 
 export type FetchLike = (input: string, init: RequestInit) => Promise<Response>;
