@@ -1,11 +1,11 @@
 import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 import { ConfigError } from '../../services/shared/errors.js';
 import { startupFailureLine } from '../../services/shared/server.js';
+import { freePort } from '../support/net.js';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 
@@ -44,20 +44,6 @@ function run(
   });
 }
 
-/** A port that was free a moment ago (the entry points refuse PORT=0). */
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      server.close(() => {
-        resolve(typeof address === 'object' && address !== null ? address.port : 0);
-      });
-    });
-  });
-}
-
 describe('service entry points (runHttpService)', () => {
   test('startupFailureLine: one JSON line naming the service; config errors say so', () => {
     expect(JSON.parse(startupFailureLine('svc', new ConfigError('PORT bad')))).toEqual({
@@ -89,7 +75,7 @@ describe('service entry points (runHttpService)', () => {
     const exit = await run(
       'services/order-service/server.ts',
       {
-        PORT: String(await freePort()),
+        PORT: String(await freePort()), // the entry points refuse PORT=0
         AUTH_MODE: 'mesh',
         JWT_ISSUER: 'https://issuer.example',
         JWT_AUDIENCE: 'shop-api',

@@ -5,10 +5,12 @@
  */
 import { spawn, spawnSync, type SpawnSyncReturns } from 'node:child_process';
 import { appendFileSync, mkdirSync, mkdtempSync, openSync, readFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { freePort } from '../../support/net.js';
 import { repoRoot } from './tools.js';
+
+export { freePort };
 
 /** The run folder: MESHWARD_INTEG_RUN from run.sh, or a fresh temp folder. */
 export const runDir: string = (() => {
@@ -152,21 +154,6 @@ export async function startNodeService(
 
 export function tail(text: string, lines = 40): string {
   return text.split('\n').slice(-lines).join('\n');
-}
-
-/** A free TCP port on 127.0.0.1. */
-export async function freePort(): Promise<number> {
-  return new Promise((resolvePort, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      server.close(() => {
-        if (address === null || typeof address === 'string') reject(new Error('no port'));
-        else resolvePort(address.port);
-      });
-    });
-  });
 }
 
 export interface CommandResult {
