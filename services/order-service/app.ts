@@ -101,11 +101,7 @@ export function createOrderApp(options: OrderAppOptions): Express {
     config.auth,
     options.keySet ? { keySet: options.keySet } : {},
   );
-  const serviceOptions = {
-    logger,
-    ...(options.lifecycle ? { lifecycle: options.lifecycle } : {}),
-  };
-  return createServiceApp(serviceOptions, (app) => {
+  return createServiceApp({ logger, lifecycle: options.lifecycle }, (app) => {
     const api = authenticatedRoutes(app, resolve);
 
     // The busiest routes first: every route registered before them is tried on each request.

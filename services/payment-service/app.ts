@@ -95,11 +95,7 @@ export function createPaymentApp(options: PaymentAppOptions): Express {
     options.config.auth,
     options.keySet ? { keySet: options.keySet } : {},
   );
-  const serviceOptions = {
-    logger,
-    ...(options.lifecycle ? { lifecycle: options.lifecycle } : {}),
-  };
-  return createServiceApp(serviceOptions, (app) => {
+  return createServiceApp({ logger, lifecycle: options.lifecycle }, (app) => {
     const api = authenticatedRoutes(app, resolve);
 
     api.post('/api/payments', async (req, res, caller) => {

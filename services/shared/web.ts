@@ -21,7 +21,8 @@ export interface Lifecycle {
 
 export interface ServiceAppOptions {
   readonly logger: Logger;
-  readonly lifecycle?: Lifecycle;
+  /** Readiness shared with the server; undefined: always ready. */
+  readonly lifecycle?: Lifecycle | undefined;
   /** Largest JSON body accepted. @default '16kb' */
   readonly bodyLimit?: string;
   /** Headers set on every response, errors and health answers included (shop-web's CSP). */

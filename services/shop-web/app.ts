@@ -81,7 +81,8 @@ function load(publicDir: string, file: string): Buffer {
 /**
  * shop-web's static server. Reads the bundle into memory once (a missing file stops the
  * start), serves it by exact path with strict security headers on every answer (errors
- * and `/healthz` + `/readyz` included). It has no session, no cookie and no token: the login runs in the browser.
+ * and `/healthz` + `/readyz` included). It has no session, no cookie and no token: the
+ * login runs in the browser.
  */
 export function createShopWebApp(options: ShopWebAppOptions): Express {
   const logger = options.logger ?? createLogger('shop-web');
@@ -104,8 +105,8 @@ export function createShopWebApp(options: ShopWebAppOptions): Express {
   }
   const serviceOptions = {
     logger,
+    lifecycle: options.lifecycle,
     headers: securityHeaders(config),
-    ...(options.lifecycle ? { lifecycle: options.lifecycle } : {}),
   };
   return createServiceApp(serviceOptions, (app) => {
     for (const [path, entry] of Object.entries(SHOP_WEB_FILES)) {
