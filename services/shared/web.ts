@@ -44,7 +44,7 @@ const PATH_TRICK = /\/\/|%2f|%5c|%2e|%00|\\|(^|\/)\.\.?(\/|$)/i;
  * request, so V8 gives each request's objects fresh hidden classes, and every property
  * added to them builds yet another one. (Measured side by side: dropping the two that
  * order-service added, with the auth middleware folded into its route, cut its CPU per
- * request by about 5%.)
+ * request from 1.18× to 1.14× that of a bare Express handler, in one run.)
  */
 declare module 'express-serve-static-core' {
   interface Locals {
