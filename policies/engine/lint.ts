@@ -537,8 +537,8 @@ export function lint(manifests: Manifests, options: { rootNamespace?: string } =
       );
     });
     // A workload whose declared intent makes every route public is open on purpose.
-    const unexpected = open.filter((w) => !publicByIntent(manifests, w));
     const intended = open.filter((w) => publicByIntent(manifests, w));
+    const unexpected = open.filter((w) => !intended.includes(w));
     if (unexpected.length > 0) {
       add(
         'MW001',
