@@ -26,6 +26,7 @@ interface LimitCase {
   readonly domain: string;
   readonly entries: DescriptorEntry[];
   readonly limit: number;
+  readonly unit: string;
 }
 
 /** Every leaf descriptor with a finite limit, as the entries a request must carry to hit it. */
@@ -41,14 +42,41 @@ function limitCases(
     ];
     const own: LimitCase[] =
       descriptor.rate_limit !== undefined && descriptor.rate_limit.unlimited !== true
-        ? [{ domain, entries, limit: descriptor.rate_limit.requests_per_unit }]
+        ? [
+            {
+              domain,
+              entries,
+              limit: descriptor.rate_limit.requests_per_unit,
+              unit: descriptor.rate_limit.unit,
+            },
+          ]
         : [];
     return [...own, ...limitCases(domain, descriptor.descriptors ?? [], entries)];
   });
 }
 
-/** Sends limit + 1 requests: all but the last must be OK, the last OVER_LIMIT. */
+const WINDOW_MS = new Map([
+  ['second', 1000],
+  ['minute', 60_000],
+  ['hour', 3_600_000],
+  ['day', 86_400_000],
+]);
+
+/**
+ * The service counts in fixed windows aligned to the clock (a new count every whole
+ * second for `unit: second`): when less than 2 s of the current window remain, waits for
+ * the next one, so that a burst is never split across two windows.
+ */
+async function startOfWindow(unit: string): Promise<void> {
+  const windowMs = WINDOW_MS.get(unit);
+  if (windowMs === undefined) throw new Error(`unknown rate-limit unit '${unit}'`);
+  const remaining = windowMs - (Date.now() % windowMs);
+  if (remaining < 2000) await new Promise((resolve) => setTimeout(resolve, remaining + 10));
+}
+
+/** Sends limit + 1 requests in one window: all but the last must be OK, the last OVER_LIMIT. */
 async function verdicts(service: RateLimitService, limitCase: LimitCase): Promise<string[]> {
+  await startOfWindow(limitCase.unit);
   const answers: string[] = [];
   for (let i = 0; i <= limitCase.limit; i++)
     answers.push(await service.check(limitCase.domain, limitCase.entries));
@@ -68,6 +96,7 @@ describe('Envoy ratelimit service + Redis', () => {
         domain: 'fixture',
         entries: [{ key: 'client', value: 'a' }],
         limit: 3,
+        unit: 'hour',
       });
 
       expect(answers).toEqual(expected(3));
