@@ -77,6 +77,8 @@ export const shopRealm: RealmSpec = {
       name: 'admin:read',
       description: 'Read every order (GET /api/orders/admin/all)',
       includeInTokenScope: true,
+      // Without role scope mappings Keycloak grants an optional scope to anyone who asks.
+      grantedToRoles: ['ADMIN'],
     },
   ],
   clients: [
@@ -101,6 +103,11 @@ export const shopRealm: RealmSpec = {
       secret: { secretName: 'payment-reconciler-oauth', key: 'client-secret' },
       defaultScopes: ['basic', 'roles', 'shop-api-audience'],
     },
+  ],
+  // Who the shop's users are: customers and staff. The access matrix has a column for each.
+  userClasses: [
+    { name: 'customer', realmRoles: ['USER'] },
+    { name: 'staff', realmRoles: ['USER', 'ADMIN'] },
   ],
   devUsers: [
     {

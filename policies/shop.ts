@@ -45,7 +45,14 @@ export const shop: SystemIntent = {
         { methods: ['GET', 'POST'], paths: ['/api/orders'], roles: ['USER'] },
         // Ownership (the caller's `sub`) is checked by the service, which answers 404 to others.
         { methods: ['GET', 'DELETE'], paths: ['/api/orders/{id}'], roles: ['USER', 'ADMIN'] },
-        { methods: ['GET'], paths: ['/api/orders/admin/all'], scopes: ['admin:read'] },
+        // Everyone's orders: staff only. The scope is consent on top of the role, never instead
+        // of it (realm.ts grants 'admin:read' to ADMIN alone; Istio ANDs the two conditions).
+        {
+          methods: ['GET'],
+          paths: ['/api/orders/admin/all'],
+          roles: ['ADMIN'],
+          scopes: ['admin:read'],
+        },
         { paths: ['/api/admin/*'], roles: ['ADMIN'] },
       ],
     },
@@ -55,6 +62,8 @@ export const shop: SystemIntent = {
       name: 'shop-web',
       image: image('shop-web'),
       exposed: true,
+      // Static files for anyone: no token to check, so no route intent to enforce in the app.
+      intentEnv: false,
       routes: [
         {
           methods: ['GET', 'HEAD'],

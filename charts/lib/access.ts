@@ -1,15 +1,23 @@
+import {
+  type ClaimCondition,
+  claimKey,
+  KEYCLOAK_ROLES_CLAIM,
+  PRESENTER_KEY,
+  SCOPE_KEY,
+} from '../../contract/claims.js';
+import type { RouteEntry } from '../../contract/routes.js';
 import type { AuthorizationPolicySpecRules } from '../imports/security.istio.io.js';
 
 import type { IMeshIdentity } from './identity.js';
-import type { IJwtIssuer } from './jwt-issuer.js';
+import { type IJwtIssuer, rolesClaimOf } from './jwt-issuer.js';
 import { compilePath, type HttpMethod, requireNonEmpty, validateMethods } from './validation.js';
 
-/** The claim Keycloak puts realm roles in, as an Istio `when` key. */
-export const REALM_ROLES_CLAIM = 'request.auth.claims[realm_access][roles]';
+/** Keycloak's realm roles claim as an Istio `when` key (the default `rolesClaim`). */
+export const REALM_ROLES_CLAIM = claimKey(KEYCLOAK_ROLES_CLAIM);
 /** The OAuth2 scope claim (Istio splits it on spaces). */
-export const SCOPE_CLAIM = 'request.auth.claims[scope]';
+export const SCOPE_CLAIM = SCOPE_KEY;
 /** The `azp` claim: the OAuth2 client the token was issued to. */
-export const PRESENTER_KEY = 'request.auth.presenter';
+export { PRESENTER_KEY };
 
 /** Who may call a route, and with what token. Fields are ANDed; list values are ORed. */
 export interface RouteAccess {
@@ -24,7 +32,10 @@ export interface RouteAccess {
   readonly public?: boolean;
   /** Any valid token from the issuer is enough. @default false */
   readonly authenticated?: boolean;
-  /** The token must carry one of these realm roles (`realm_access.roles`). @default - no role check */
+  /**
+   * The token must carry one of these roles, in the issuer's `rolesClaim` (Keycloak's
+   * `realm_access.roles` unless the issuer says otherwise). @default - no role check
+   */
   readonly roles?: readonly string[];
   /** The token's `scope` must contain one of these scopes. @default - no scope check */
   readonly scopes?: readonly string[];
@@ -93,36 +104,49 @@ export function routeKeys(route: Route): string[] {
   return (route.methods ?? ['*']).flatMap((m) => route.paths.map((p) => `${m} ${p}`));
 }
 
+/**
+ * @internal The token conditions of a route as Istio `when` entries: its roles in the
+ * issuer's roles claim, its scopes, its clients (`azp`). Istio ANDs the entries.
+ */
+export function claimConditions(
+  route: Pick<Route, 'roles' | 'scopes' | 'clients'>,
+  issuer: IJwtIssuer | undefined,
+): ClaimCondition[] {
+  const rolesKey = claimKey(issuer ? rolesClaimOf(issuer) : KEYCLOAK_ROLES_CLAIM);
+  return [
+    ...(route.roles.length > 0 ? [{ key: rolesKey, values: [...route.roles] }] : []),
+    ...(route.scopes.length > 0 ? [{ key: SCOPE_KEY, values: [...route.scopes] }] : []),
+    ...(route.clients.length > 0 ? [{ key: PRESENTER_KEY, values: [...route.clients] }] : []),
+  ];
+}
+
 /** @internal Compiles a route to one ALLOW rule: callers by principal, token by issuer and claims. */
 export function renderRule(
   route: Route,
   issuer: IJwtIssuer | undefined,
 ): AuthorizationPolicySpecRules {
   const principals = [...new Set(route.callers.map((c) => c.principal))].sort();
-  const when = [
-    ...(route.roles.length > 0 ? [{ key: REALM_ROLES_CLAIM, values: route.roles }] : []),
-    ...(route.scopes.length > 0 ? [{ key: SCOPE_CLAIM, values: route.scopes }] : []),
-    ...(route.clients.length > 0 ? [{ key: PRESENTER_KEY, values: route.clients }] : []),
-  ];
+  const when = route.public ? [] : claimConditions(route, issuer);
   const requestPrincipals = route.public || !issuer ? undefined : [`${issuer.issuer}/*`];
   return {
     from: [{ source: { principals, ...(requestPrincipals ? { requestPrincipals } : {}) } }],
     to: [
       { operation: { ...(route.methods ? { methods: route.methods } : {}), paths: route.paths } },
     ],
-    ...(when.length > 0 ? { when } : {}),
+    ...(when.length > 0 ? { when: when.map((c) => ({ key: c.key, values: [...c.values] })) } : {}),
   };
 }
 
-/** @internal The route as the `meshward.io/routes` annotation carries it for the policy engine. */
-export function describeRoute(route: Route): Record<string, unknown> {
+/** @internal The route as the `meshward.io/routes` annotation carries it (see contract/routes.ts). */
+export function describeRoute(route: Route, issuer: IJwtIssuer | undefined): RouteEntry {
+  const token = !route.public && issuer !== undefined;
   return {
     methods: route.methods ?? null,
     paths: route.paths,
-    public: route.public,
-    roles: route.roles,
-    scopes: route.scopes,
-    clients: route.clients,
     principals: [...new Set(route.callers.map((c) => c.principal))].sort(),
+    public: route.public,
+    ...(token ? { issuer: issuer.issuer } : {}),
+    audiences: token ? [...issuer.audiences] : [],
+    when: token ? claimConditions(route, issuer) : [],
   };
 }

@@ -19,7 +19,7 @@ import {
   type AuthorizationPolicySpecRulesWhen,
 } from '../imports/security.istio.io.js';
 
-import { PRESENTER_KEY, REALM_ROLES_CLAIM, type Route, SCOPE_CLAIM } from './access.js';
+import { claimConditions, type Route } from './access.js';
 import {
   BUFFER_FILTER_NAME,
   bufferFilterConfig,
@@ -252,6 +252,10 @@ export class ApiGateway extends Construct {
         issuer: props.issuer.issuer,
         jwksUri: props.issuer.jwksUri,
         audiences: props.issuer.audiences,
+        ...(props.issuer.rolesClaim ? { rolesClaim: props.issuer.rolesClaim } : {}),
+        ...(props.issuer.rolesClaimFormat
+          ? { rolesClaimFormat: props.issuer.rolesClaimFormat }
+          : {}),
       }).bindTo(this.namespace, {
         name: `${this.gatewayName}-jwt`,
         selector: { ...this.selector },
@@ -259,7 +263,7 @@ export class ApiGateway extends Construct {
     }
     const issuer = props.issuer?.issuer;
     this.accessPolicy = this.policy('Access', 'access', AuthorizationPolicySpecAction.ALLOW, [
-      ...routes.map((r) => edgeRule(r, issuer)),
+      ...routes.map((r) => edgeRule(r, props.issuer)),
       ...(cors ? [preflightRule(cors, routes)] : []),
     ]);
     if (issuer) {
@@ -511,24 +515,19 @@ function hostsOf(host: string): string[] {
   return [host, `${host}:*`];
 }
 
-function claimConditions(route: GatewayRoute): AuthorizationPolicySpecRulesWhen[] {
-  return [
-    ...(route.roles.length > 0 ? [{ key: REALM_ROLES_CLAIM, values: [...route.roles] }] : []),
-    ...(route.scopes.length > 0 ? [{ key: SCOPE_CLAIM, values: [...route.scopes] }] : []),
-    ...(route.clients.length > 0 ? [{ key: PRESENTER_KEY, values: [...route.clients] }] : []),
-  ];
-}
-
-function edgeRule(r: ResolvedRoute, issuer: string | undefined): AuthorizationPolicySpecRules {
+function edgeRule(r: ResolvedRoute, issuer: IJwtIssuer | undefined): AuthorizationPolicySpecRules {
   const operation = {
     hosts: hostsOf(r.host),
     ...(r.route.methods ? { methods: [...r.route.methods] } : {}),
     paths: [...r.route.paths],
   };
   if (r.route.public || issuer === undefined) return { to: [{ operation }] };
-  const when = claimConditions(r.route);
+  const when: AuthorizationPolicySpecRulesWhen[] = claimConditions(r.route, issuer).map((c) => ({
+    key: c.key,
+    values: [...c.values],
+  }));
   return {
-    from: [{ source: { requestPrincipals: [`${issuer}/*`] } }],
+    from: [{ source: { requestPrincipals: [`${issuer.issuer}/*`] } }],
     to: [{ operation }],
     ...(when.length > 0 ? { when } : {}),
   };

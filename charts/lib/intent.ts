@@ -1,4 +1,5 @@
 import type { RouteAccess } from './access.js';
+import type { IJwtIssuer } from './jwt-issuer.js';
 import type { EnvValue, WorkloadResources } from './workload.js';
 
 /**
@@ -16,11 +17,11 @@ export interface SystemIntent {
   readonly jobs?: readonly JobIntent[];
 }
 
-export interface IssuerIntent {
-  readonly issuer: string;
-  readonly jwksUri: string;
-  readonly audiences: readonly string[];
-}
+/**
+ * The issuer: `iss`, where its keys are, the audiences the mesh accepts and the claim that
+ * carries roles (`rolesClaim`, Keycloak's `realm_access.roles` by default).
+ */
+export type IssuerIntent = IJwtIssuer;
 
 export interface RouteIntent extends RouteAccess {
   /** Names of the system's services or jobs that may call the route. @default - only the gateway, if exposed */
@@ -38,6 +39,8 @@ export interface ServiceIntent extends WorkloadResources {
   readonly exposed?: boolean;
   readonly routes: readonly RouteIntent[];
   readonly env?: Readonly<Record<string, EnvValue>>;
+  /** Give the container its route intent and roles claim (see `MeshServiceProps.intentEnv`). @default true */
+  readonly intentEnv?: boolean;
 }
 
 export interface JobIntent extends WorkloadResources {

@@ -1,5 +1,11 @@
 import { Construct } from 'constructs';
 
+import {
+  type ClaimFormat,
+  type ClaimPath,
+  claimPathError,
+  KEYCLOAK_ROLES_CLAIM,
+} from '../../contract/claims.js';
 import { RequestAuthentication } from '../imports/security.istio.io.js';
 
 import { validateName } from './validation.js';
@@ -10,6 +16,46 @@ export interface IJwtIssuer {
   readonly issuer: string;
   readonly jwksUri: string;
   readonly audiences: readonly string[];
+  /**
+   * The claim that carries the user's roles, as a path: `['realm_access', 'roles']`
+   * (Keycloak), `['groups']` (Okta, Entra ID groups), `['roles']` (Entra ID app roles),
+   * `['https://shop.example.com/roles']` (an Auth0 namespaced claim). Routes' `roles`
+   * become conditions on it; services read it as `JWT_ROLES_CLAIM`.
+   * @default ['realm_access', 'roles']
+   */
+  readonly rolesClaim?: ClaimPath;
+  /**
+   * How the roles claim holds several roles: a JSON list, or one space-delimited string
+   * (then listed in the RequestAuthentication's `spaceDelimitedClaims`; top-level claims only).
+   * @default 'list'
+   */
+  readonly rolesClaimFormat?: ClaimFormat;
+}
+
+/** The issuer's roles claim, Keycloak's `realm_access.roles` unless it names another. */
+export function rolesClaimOf(issuer: IJwtIssuer): ClaimPath {
+  return issuer.rolesClaim ?? KEYCLOAK_ROLES_CLAIM;
+}
+
+/** Checks `rolesClaim` and `rolesClaimFormat`; throws naming the owner and the value. @internal */
+export function validateRolesClaim(owner: string, issuer: IJwtIssuer): void {
+  const path = rolesClaimOf(issuer);
+  const error = claimPathError(path);
+  if (error !== undefined) {
+    throw new Error(`${owner}: 'rolesClaim' (${JSON.stringify(path)}): ${error}`);
+  }
+  // A string: JavaScript callers can pass anything.
+  const format: string = issuer.rolesClaimFormat ?? 'list';
+  if (format !== 'list' && format !== 'space-delimited') {
+    throw new Error(
+      `${owner}: 'rolesClaimFormat' ('${format}') must be 'list' or 'space-delimited'`,
+    );
+  }
+  if (format === 'space-delimited' && path.length !== 1) {
+    throw new Error(
+      `${owner}: a space-delimited 'rolesClaim' must be a top-level claim (got ${JSON.stringify(path)})`,
+    );
+  }
 }
 
 export interface JwtIssuerProps {
@@ -25,6 +71,10 @@ export interface JwtIssuerProps {
    * @default true
    */
   readonly forwardOriginalToken?: boolean;
+  /** @see IJwtIssuer.rolesClaim @default ['realm_access', 'roles'] */
+  readonly rolesClaim?: ClaimPath;
+  /** @see IJwtIssuer.rolesClaimFormat @default 'list' */
+  readonly rolesClaimFormat?: ClaimFormat;
 }
 
 /**
@@ -38,6 +88,8 @@ export class JwtIssuer extends Construct implements IJwtIssuer {
   public readonly issuer: string;
   public readonly jwksUri: string;
   public readonly audiences: readonly string[];
+  public readonly rolesClaim: ClaimPath;
+  public readonly rolesClaimFormat: ClaimFormat;
   private readonly forwardOriginalToken: boolean;
 
   constructor(scope: Construct, id: string, props: JwtIssuerProps) {
@@ -51,6 +103,9 @@ export class JwtIssuer extends Construct implements IJwtIssuer {
       );
     }
     this.audiences = [...props.audiences];
+    validateRolesClaim(owner, props);
+    this.rolesClaim = [...rolesClaimOf(props)];
+    this.rolesClaimFormat = props.rolesClaimFormat ?? 'list';
     this.forwardOriginalToken = props.forwardOriginalToken ?? true;
   }
 
@@ -77,6 +132,9 @@ export class JwtIssuer extends Construct implements IJwtIssuer {
             jwksUri: this.jwksUri,
             audiences: [...this.audiences],
             forwardOriginalToken: this.forwardOriginalToken,
+            ...(this.rolesClaimFormat === 'space-delimited'
+              ? { spaceDelimitedClaims: [this.rolesClaim.join('.')] }
+              : {}),
           },
         ],
       },

@@ -55,6 +55,15 @@ export interface RealmClientScope {
   readonly includeInTokenScope?: boolean;
   /** @default - none */
   readonly mappers?: readonly RealmClaimMapper[];
+  /**
+   * Only users (and service accounts) holding one of these realm roles get the scope; rendered
+   * as the scope's role scope mappings. Without it, anyone who can use a client the scope is
+   * assigned to can obtain it — so a scope that guards a route must name roles here, or the
+   * route must also require a role (`meshward lint` MW207 and synth refuse otherwise).
+   * @default - everyone who can use the client
+   * @see https://www.keycloak.org/docs/latest/server_admin/#_client_scopes_permissions
+   */
+  readonly grantedToRoles?: readonly string[];
 }
 
 /** The OAuth2 grants a client may use. `refresh_token` follows from the others. */
@@ -91,8 +100,18 @@ export interface RealmClient {
   readonly defaultScopes: readonly string[];
   /** Scopes the client may request (`scope=admin:read`). @default - none */
   readonly optionalScopes?: readonly string[];
-  /** Realm roles of the client's service account (`client-credentials` only). @default - none */
+  /**
+   * Realm roles of the client's service account (`client-credentials` only): exactly these,
+   * never the realm's default role (the service account is rendered into the realm). @default - none
+   */
   readonly serviceAccountRoles?: readonly string[];
+}
+
+/** A kind of user of the realm, by the realm roles such users hold. */
+export interface RealmUserClassSpec {
+  /** A name for the access matrix and messages, e.g. `customer`. */
+  readonly name: string;
+  readonly realmRoles: readonly string[];
 }
 
 /** A demo user, rendered only in `dev` mode. */
@@ -122,6 +141,14 @@ export interface RealmSpec {
   readonly clients: readonly RealmClient[];
   /** Demo users, imported only in `dev` mode. @default - none */
   readonly devUsers?: readonly RealmUser[];
+  /**
+   * The kinds of users the realm holds, by their realm roles (`customer` = `['USER']`). The
+   * access matrix has one column per kind and the realm ↔ policy contract checks that every
+   * role a route needs is held by one; a production realm (which imports no users) needs them.
+   * With `devUsers`, each demo user's roles must be one of the classes.
+   * @default - the role sets of `devUsers`
+   */
+  readonly userClasses?: readonly RealmUserClassSpec[];
   /** Access token lifetime in seconds. @default 300 */
   readonly accessTokenLifespan?: number;
   /** SSO session idle timeout in seconds (also bounds refresh tokens). @default 1800 */
@@ -198,7 +225,8 @@ function normalizeBaseUrl(owner: string, prop: string, value: string): string {
 }
 
 /** The realm with every default applied, after validation. @internal */
-export interface ResolvedRealm extends Required<Omit<RealmSpec, 'displayName'>> {
+export interface ResolvedRealm extends Required<Omit<RealmSpec, 'displayName' | 'userClasses'>> {
+  readonly userClasses: readonly RealmUserClassSpec[];
   readonly displayName: string;
 }
 
@@ -237,7 +265,7 @@ export function validateRealm(spec: RealmSpec): ResolvedRealm {
     'client scope',
     spec.clientScopes.map((s) => s.name),
   );
-  for (const scope of spec.clientScopes) validateScope(owner, scope);
+  for (const scope of spec.clientScopes) validateScope(owner, scope, roles);
   uniqueNames(
     owner,
     'client',
@@ -252,6 +280,23 @@ export function validateRealm(spec: RealmSpec): ResolvedRealm {
     users.map((u) => u.username),
   );
   for (const user of users) validateUser(owner, user, roles);
+  const userClasses = spec.userClasses ?? [];
+  uniqueNames(
+    owner,
+    'user class',
+    userClasses.map((c) => c.name),
+  );
+  for (const c of userClasses) validateUserClass(owner, c, roles);
+  if (userClasses.length > 0) {
+    const sets = userClasses.map((c) => roleSetKey(c.realmRoles));
+    for (const user of users) {
+      if (!sets.includes(roleSetKey(user.realmRoles))) {
+        throw new Error(
+          `${owner}: user '${user.username}' holds [${user.realmRoles.join(', ')}], which is no user class (${userClasses.map((c) => `${c.name}: [${c.realmRoles.join(', ')}]`).join('; ')})`,
+        );
+      }
+    }
+  }
 
   const accessTokenLifespan = spec.accessTokenLifespan ?? 300;
   const ssoSessionIdleTimeout = spec.ssoSessionIdleTimeout ?? 1800;
@@ -287,6 +332,7 @@ export function validateRealm(spec: RealmSpec): ResolvedRealm {
     clientScopes: spec.clientScopes,
     clients: spec.clients,
     devUsers: users,
+    userClasses,
     accessTokenLifespan,
     ssoSessionIdleTimeout,
     ssoSessionMaxLifespan,
@@ -306,9 +352,43 @@ function uniqueNames(owner: string, kind: string, names: readonly string[]): Set
   return seen;
 }
 
-function validateScope(owner: string, scope: RealmClientScope): void {
+const roleSetKey = (roles: readonly string[]): string => [...new Set(roles)].sort().join('\0');
+
+function validateUserClass(
+  realmOwner: string,
+  userClass: RealmUserClassSpec,
+  roles: ReadonlySet<string>,
+): void {
+  const owner = `${realmOwner}: user class '${userClass.name}'`;
+  if (!/^[A-Za-z0-9][A-Za-z0-9 ._-]*$/.test(userClass.name)) {
+    throw new Error(`${owner}: 'name' must be letters, digits, ' ', '.', '_' or '-'`);
+  }
+  for (const role of userClass.realmRoles) {
+    if (!roles.has(role)) {
+      throw new Error(
+        `${owner}: role '${role}' is not a realm role (defined: ${[...roles].join(', ')})`,
+      );
+    }
+  }
+}
+
+function validateScope(owner: string, scope: RealmClientScope, roles: ReadonlySet<string>): void {
   if (!SCOPE_NAME.test(scope.name)) {
     throw new Error(`${owner}: client scope '${scope.name}' is not a valid scope name`);
+  }
+  if (scope.grantedToRoles !== undefined) {
+    if (scope.grantedToRoles.length === 0) {
+      throw new Error(
+        `${owner}: client scope '${scope.name}': 'grantedToRoles' is empty (an empty list would grant the scope to everyone); name roles or remove it`,
+      );
+    }
+    for (const role of scope.grantedToRoles) {
+      if (!roles.has(role)) {
+        throw new Error(
+          `${owner}: client scope '${scope.name}': 'grantedToRoles' names '${role}', which is not a realm role (defined: ${[...roles].join(', ')})`,
+        );
+      }
+    }
   }
   for (const mapper of scope.mappers ?? []) {
     if (mapper.type === 'audience' && !/^[A-Za-z0-9][A-Za-z0-9:._/-]*$/.test(mapper.audience)) {
@@ -643,7 +723,7 @@ function renderClient(realm: ResolvedRealm, client: RealmClient): Record<string,
 
 /**
  * The realm import JSON (a `RealmRepresentation`), as an object. Demo users are
- * included only when `includeDevUsers` is set; service accounts with realm roles are
+ * included only when `includeDevUsers` is set; every client-credentials client's service account is
  * rendered as Keycloak exports them (a user with `serviceAccountClientId`). Users get
  * only the roles named (not the realm's `default-roles-<realm>` composite), so tokens
  * carry exactly the intended `realm_access.roles`.
@@ -653,8 +733,10 @@ export function renderRealm(
   options: { readonly includeDevUsers: boolean },
 ): Record<string, unknown> {
   const realm = validateRealm(spec);
+  // Every service account is rendered, even without roles: one Keycloak creates on its own
+  // gets the realm's default role (offline_access, uma_authorization), which nothing needs.
   const serviceAccounts = realm.clients
-    .filter((c) => (c.serviceAccountRoles ?? []).length > 0)
+    .filter((c) => c.flows.includes('client-credentials'))
     .map((c) => ({
       username: `service-account-${c.clientId}`,
       enabled: true,
@@ -734,6 +816,9 @@ export function renderRealm(
     })),
     defaultDefaultClientScopes: everyClientDefault,
     defaultOptionalClientScopes: [],
+    scopeMappings: realm.clientScopes
+      .filter((s) => (s.grantedToRoles ?? []).length > 0)
+      .map((s) => ({ clientScope: s.name, roles: [...(s.grantedToRoles ?? [])] })),
     clients: realm.clients.map((c) => renderClient(realm, c)),
     users: [...serviceAccounts, ...demoUsers],
   };

@@ -5,6 +5,19 @@ import { k8s } from 'cdk8s-plus-28';
 import { Construct } from 'constructs';
 
 import {
+  realmModel,
+  REALM_ISSUER_ANNOTATION,
+  type RealmUserClass,
+  USER_CLASSES_ANNOTATION,
+} from '../../contract/keycloak-realm.js';
+import {
+  type AudienceDemand,
+  checkRealmContract,
+  policyTokenRules,
+} from '../../contract/realm-contract.js';
+import { encodeRoutes, type RouteEntry } from '../../contract/routes.js';
+
+import {
   AuthorizationPolicy,
   AuthorizationPolicySpecAction,
   type AuthorizationPolicySpecRules,
@@ -179,6 +192,8 @@ export class Keycloak extends Construct implements IJwtIssuer {
   public readonly publicUrl: string;
   /** The realm import JSON, as rendered into the ConfigMap. */
   public readonly realmJson: string;
+  /** The kinds of users the realm holds (its `userClasses`, else its demo users' role sets). */
+  public readonly userClasses: readonly RealmUserClass[];
   /** The realm's `${ENV}` placeholders: environment variable → Secret key (dev mode adds the demo users'). */
   public readonly secretEnv: Readonly<Record<string, RealmSecretRef>>;
   public readonly meshNamespace?: MeshNamespace;
@@ -279,11 +294,23 @@ export class Keycloak extends Construct implements IJwtIssuer {
       labels,
     });
 
+    this.userClasses = realm.userClasses.map((c) => ({ name: c.name, roles: [...c.realmRoles] }));
     const realmFile = `${realm.name}-realm.json`;
     const configMap = new k8s.KubeConfigMap(this, 'Realm', {
-      metadata: metadata(`${name}-realm`),
+      metadata: {
+        ...metadata(`${name}-realm`),
+        // What the policy engine needs to read the realm: whose tokens it describes, and
+        // (for a realm that imports no users) who will hold which roles.
+        annotations: {
+          [REALM_ISSUER_ANNOTATION]: this.issuer,
+          ...(this.userClasses.length > 0
+            ? { [USER_CLASSES_ANNOTATION]: JSON.stringify(this.userClasses) }
+            : {}),
+        },
+      },
       data: { [realmFile]: this.realmJson },
     });
+    this.node.addValidation({ validate: () => this.checkContract() });
 
     const serviceAccount = new k8s.KubeServiceAccount(this, 'ServiceAccount', {
       metadata: metadata(),
@@ -427,7 +454,7 @@ export class Keycloak extends Construct implements IJwtIssuer {
     this.service = new k8s.KubeService(this, 'Service', {
       metadata: {
         ...metadata(),
-        annotations: { [ROUTES_ANNOTATION]: lazy(() => JSON.stringify(this.describeRoutes())) },
+        annotations: { [ROUTES_ANNOTATION]: lazy(() => encodeRoutes(this.describeRoutes())) },
       },
       spec: {
         selector: { app: name },
@@ -734,16 +761,15 @@ export class Keycloak extends Construct implements IJwtIssuer {
     return rules;
   }
 
-  /** The routes in the shape of `meshward.io/routes` (see `describeRoute`), for the policy engine. */
-  private describeRoutes(): Record<string, unknown>[] {
-    const route = (methods: string[], paths: string[], principals: string[]) => ({
+  /** The routes in the shape of `meshward.io/routes` (contract/routes.ts), for the policy engine. */
+  private describeRoutes(): RouteEntry[] {
+    const route = (methods: string[], paths: string[], principals: string[]): RouteEntry => ({
       methods,
       paths,
-      public: true,
-      roles: [],
-      scopes: [],
-      clients: [],
       principals,
+      public: true,
+      audiences: [],
+      when: [],
     });
     return [
       route(GATEWAY_METHODS, this.publicPaths, [this.gatewayIdentity.principal]),
@@ -758,6 +784,39 @@ export class Keycloak extends Construct implements IJwtIssuer {
         : []),
       route(['GET'], [this.jwksPath], []),
     ];
+  }
+
+  /**
+   * The realm ↔ policy contract, at synth time: every AuthorizationPolicy and
+   * RequestAuthentication of the app that asks for this realm's tokens, checked against what
+   * the realm issues to whom (contract/realm-contract.ts; `meshward lint` runs the same checks
+   * on dist/ as MW201–MW208). Errors fail the synth; warnings are for `meshward lint`.
+   */
+  private checkContract(): string[] {
+    const objects = this.node.root.node
+      .findAll()
+      .filter((c): c is ApiObject => c instanceof ApiObject);
+    const ref = (o: ApiObject) => `${o.kind} ${o.metadata.namespace ?? 'default'}/${o.name}`;
+    const rules = objects
+      .filter((o) => o.kind === 'AuthorizationPolicy')
+      .flatMap((o) => policyTokenRules(o.toJson(), ref(o)));
+    const demands: AudienceDemand[] = objects
+      .filter((o) => o.kind === 'RequestAuthentication')
+      .flatMap((o) => {
+        const json = o.toJson() as {
+          spec?: { jwtRules?: { issuer?: string; audiences?: string[] }[] };
+        };
+        return (json.spec?.jwtRules ?? []).map((r) => ({
+          object: ref(o),
+          issuer: r.issuer ?? '',
+          audiences: r.audiences ?? [],
+        }));
+      });
+    const realms = this.node.root.node.findAll().filter((c) => c instanceof Keycloak).length;
+    const model = realmModel(JSON.parse(this.realmJson), this.issuer, this.userClasses);
+    return checkRealmContract(model, rules, demands, { onlyRealm: realms === 1 })
+      .filter((p) => p.severity === 'error')
+      .map((p) => `${this.owner}: ${p.code} ${p.object}: ${p.message} (fix: ${p.fix})`);
   }
 
   private renderIngress(): k8s.NetworkPolicyIngressRule[] {

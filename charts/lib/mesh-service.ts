@@ -2,6 +2,10 @@ import { ApiObject } from 'cdk8s';
 import { k8s } from 'cdk8s-plus-28';
 import { Construct } from 'constructs';
 
+import { encodeClaimPath } from '../../contract/claims.js';
+import { INTENT_ENV } from '../../contract/intent-env.js';
+import { encodeRoutes, ROUTES_ANNOTATION } from '../../contract/routes.js';
+
 import {
   AuthorizationPolicy,
   type AuthorizationPolicySpec,
@@ -17,7 +21,7 @@ import {
   validateRoute,
 } from './access.js';
 import { type IMeshIdentity, MeshIdentity, principalOf } from './identity.js';
-import type { IJwtIssuer } from './jwt-issuer.js';
+import { type IJwtIssuer, rolesClaimOf } from './jwt-issuer.js';
 import { lazy } from './lazy.js';
 import { validateName, validatePort } from './validation.js';
 import {
@@ -27,8 +31,11 @@ import {
   type WorkloadResources,
 } from './workload.js';
 
-/** Annotation carrying a service's intended routes for the policy engine (`meshward matrix`). */
-export const ROUTES_ANNOTATION = 'meshward.io/routes';
+/** Annotation carrying a workload's intended routes (contract/routes.ts). */
+export { ROUTES_ANNOTATION };
+
+/** The variables `intentEnv` gives the container (contract/intent-env.ts). */
+export { INTENT_ENV };
 
 export interface MeshServiceProps extends WorkloadResources {
   /** Namespace the service runs in (a `MeshNamespace`'s name). */
@@ -66,6 +73,14 @@ export interface MeshServiceProps extends WorkloadResources {
   readonly networkPolicy?: boolean;
   /** Numeric user the container runs as. @default 10001 */
   readonly userId?: number;
+  /**
+   * Give the container the service's own intent, so the app can enforce the same rules as
+   * defence in depth: `MESHWARD_ROUTES` (the pod's `meshward.io/routes` annotation, through
+   * the downward API) and, with an issuer, `JWT_ROLES_CLAIM` (and `JWT_ROLES_CLAIM_FORMAT`
+   * when space-delimited). meshward's services refuse to start without them.
+   * @default true
+   */
+  readonly intentEnv?: boolean;
 }
 
 /** A service in the mesh that others can call. */
@@ -135,7 +150,17 @@ export class MeshService extends Construct implements IMeshService {
         ...extra,
       },
     });
-    const routesAnnotation = lazy(() => JSON.stringify(this.routeList.map(describeRoute)));
+    const routesAnnotation = lazy(() =>
+      encodeRoutes(this.routeList.map((r) => describeRoute(r, this.issuer))),
+    );
+    const intentEnv = (props.intentEnv ?? true) ? this.intentEnv() : {};
+    for (const variable of Object.keys(intentEnv)) {
+      if (props.env?.[variable] !== undefined) {
+        throw new Error(
+          `${this.owner}: env '${variable}' is set by the construct (intentEnv); remove it or set 'intentEnv: false'`,
+        );
+      }
+    }
 
     this.serviceAccount = new k8s.KubeServiceAccount(this, 'ServiceAccount', {
       metadata: metadata(),
@@ -143,19 +168,18 @@ export class MeshService extends Construct implements IMeshService {
     });
 
     this.deployment = new k8s.KubeDeployment(this, 'Resource', {
-      metadata: {
-        ...metadata({ version }),
-        annotations: { [ROUTES_ANNOTATION]: routesAnnotation },
-      },
+      metadata: metadata({ version }),
       spec: {
         replicas,
         selector: { matchLabels: { app: name } },
         template: {
-          metadata: { labels },
+          // On the pod template, so the app can read it (downward API) and a route change
+          // rolls the pods that enforce it.
+          metadata: { labels, annotations: { [ROUTES_ANNOTATION]: routesAnnotation } },
           spec: hardenedPodSpec(this.serviceAccountName, {
             name,
             image: props.image,
-            env: { PORT: String(this.port), ...(props.env ?? {}) },
+            env: { PORT: String(this.port), ...(props.env ?? {}), ...intentEnv },
             resources: props,
             userId: props.userId ?? DEFAULT_USER_ID,
             ports: [{ name: 'http', containerPort: this.port, protocol: 'TCP' }],
@@ -269,6 +293,19 @@ export class MeshService extends Construct implements IMeshService {
   /** The routes added so far, validated and compiled (paths in Istio syntax). */
   public get routes(): readonly Route[] {
     return this.routeList;
+  }
+
+  private intentEnv(): Record<string, EnvValue> {
+    const env: Record<string, EnvValue> = {
+      [INTENT_ENV.routes]: { fieldPath: `metadata.annotations['${ROUTES_ANNOTATION}']` },
+    };
+    if (this.issuer) {
+      env[INTENT_ENV.rolesClaim] = encodeClaimPath(rolesClaimOf(this.issuer));
+      if (this.issuer.rolesClaimFormat === 'space-delimited') {
+        env[INTENT_ENV.rolesClaimFormat] = 'space-delimited';
+      }
+    }
+    return env;
   }
 
   private renderPolicy(): AuthorizationPolicySpec {

@@ -3,8 +3,12 @@ import { k8s } from 'cdk8s-plus-28';
 /** Non-root numeric user and group every meshward container runs as. */
 export const DEFAULT_USER_ID = 10001;
 
-/** A plain environment variable, or a key of a Secret (never a secret value in the manifests). */
-export type EnvValue = string | { readonly secretName: string; readonly key: string };
+/**
+ * A plain environment variable, a key of a Secret (never a secret value in the manifests), or
+ * a field of the pod through the downward API (`metadata.annotations['meshward.io/routes']`).
+ */
+export type EnvValue =
+  string | { readonly secretName: string; readonly key: string } | { readonly fieldPath: string };
 
 /** Resource requests/limits small enough for a kind or minikube node. */
 export interface WorkloadResources {
@@ -88,9 +92,10 @@ function renderEnv(env: Readonly<Record<string, EnvValue>>): k8s.EnvVar[] {
       const value = env[name];
       if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(name))
         throw new Error(`env name '${name}' is not a valid variable name`);
-      return typeof value === 'string'
-        ? { name, value }
-        : { name, valueFrom: { secretKeyRef: { name: value.secretName, key: value.key } } };
+      if (typeof value === 'string') return { name, value };
+      if ('fieldPath' in value)
+        return { name, valueFrom: { fieldRef: { fieldPath: value.fieldPath } } };
+      return { name, valueFrom: { secretKeyRef: { name: value.secretName, key: value.key } } };
     });
 }
 

@@ -313,11 +313,59 @@ describe('bad realm data is a synth-time error naming it', () => {
     ],
     ['the realm is master', { ...realm, name: 'master' }, "the 'master' realm cannot be imported"],
     [
+      "a scope's grantedToRoles is empty (it would grant the scope to everyone)",
+      { ...realm, clientScopes: [...realm.clientScopes, { name: 'x', grantedToRoles: [] }] },
+      "client scope 'x': 'grantedToRoles' is empty (an empty list would grant the scope to everyone); name roles or remove it",
+    ],
+    [
+      "a scope's grantedToRoles names a role the realm lacks",
+      { ...realm, clientScopes: [...realm.clientScopes, { name: 'x', grantedToRoles: ['ROOT'] }] },
+      "client scope 'x': 'grantedToRoles' names 'ROOT', which is not a realm role (defined: USER, ADMIN)",
+    ],
+    [
+      'a user class names a role the realm lacks',
+      { ...realm, userClasses: [{ name: 'root', realmRoles: ['ROOT'] }] },
+      "user class 'root': role 'ROOT' is not a realm role",
+    ],
+    [
+      'a user class is declared twice',
+      {
+        ...realm,
+        userClasses: [
+          { name: 'customer', realmRoles: ['USER'] },
+          { name: 'customer', realmRoles: ['ADMIN'] },
+        ],
+      },
+      "realm 'demo': user class 'customer' is declared twice",
+    ],
+    [
+      "a demo user's roles are none of the user classes",
+      { ...realm, userClasses: [{ name: 'staff', realmRoles: ['USER', 'ADMIN'] }] },
+      "user 'carol' holds [USER], which is no user class (staff: [USER, ADMIN])",
+    ],
+    [
       'a Secret reference is not a valid name',
       withClient({ secret: { secretName: 'Bad_Name', key: 'k' } }, job),
       "client 'nightly-job': 'secret' Secret name 'Bad_Name' is not a valid Secret name",
     ],
   ])('throws when %s', (_case, spec, message) => {
     expect(() => validateRealm(spec)).toThrow(message);
+  });
+});
+
+describe('client scopes granted to roles', () => {
+  test('GIVEN grantedToRoles WHEN rendered THEN the scope has role scope mappings, and only it', () => {
+    // GIVEN
+    const spec: RealmSpec = {
+      ...realm,
+      clientScopes: realm.clientScopes.map((s) =>
+        s.name === 'admin:read' ? { ...s, grantedToRoles: ['ADMIN'] } : s,
+      ),
+    };
+    // WHEN
+    const json = renderRealm(spec, { includeDevUsers: false });
+    // THEN
+    expect(json.scopeMappings).toEqual([{ clientScope: 'admin:read', roles: ['ADMIN'] }]);
+    expect(renderRealm(realm, { includeDevUsers: false }).scopeMappings).toEqual([]);
   });
 });

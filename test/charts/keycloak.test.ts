@@ -1,6 +1,14 @@
-import { Testing } from 'cdk8s';
+import { App, Chart, Testing } from 'cdk8s';
 
-import { Keycloak, type KeycloakProps, MeshIdentity } from '../../charts/lib/index.js';
+import {
+  JwtIssuer,
+  Keycloak,
+  type KeycloakProps,
+  MeshIdentity,
+  MeshService,
+  type RealmSpec,
+  type RouteAccess,
+} from '../../charts/lib/index.js';
 import { shopKeycloak, shopRealm } from '../../policies/realm.js';
 import { SchemaValidator } from '../support/schema.js';
 
@@ -104,10 +112,32 @@ describe('Keycloak in dev mode (the shop on kind/minikube)', () => {
     ]);
   });
 
-  test('renders the realm into the ConfigMap, with demo users', () => {
+  test('renders the realm into the ConfigMap, with demo users and the service account', () => {
     const realm = JSON.parse(find(objects, 'ConfigMap', 'keycloak-realm').data['shop-realm.json']);
     expect(realm.realm).toBe('shop');
-    expect(realm.users.map((u: any) => u.username)).toEqual(['alice', 'admin-bob']);
+    expect(realm.users.map((u: any) => u.username)).toEqual([
+      'service-account-payment-reconciler',
+      'alice',
+      'admin-bob',
+    ]);
+  });
+
+  test('GIVEN a client-credentials client without roles THEN its service account is rendered with none, so Keycloak does not give it the default role', () => {
+    const realm = JSON.parse(find(objects, 'ConfigMap', 'keycloak-realm').data['shop-realm.json']);
+    expect(realm.users[0]).toEqual({
+      username: 'service-account-payment-reconciler',
+      enabled: true,
+      serviceAccountClientId: 'payment-reconciler',
+      realmRoles: [],
+    });
+  });
+
+  test('annotates the realm ConfigMap with its issuer and user classes, for the policy engine', () => {
+    expect(find(objects, 'ConfigMap', 'keycloak-realm').metadata.annotations).toEqual({
+      'meshward.io/issuer': 'https://auth.shop.example.com/realms/shop',
+      'meshward.io/user-classes':
+        '[{"name":"customer","roles":["USER"]},{"name":"staff","roles":["USER","ADMIN"]}]',
+    });
   });
 
   test('reads every secret through secretKeyRef, never a value', () => {
@@ -220,7 +250,7 @@ describe('Keycloak in dev mode (the shop on kind/minikube)', () => {
   });
 
   test('the routes annotation marks the rules without a source as public, for the policy engine', () => {
-    const routes = JSON.parse(
+    const { routes } = JSON.parse(
       find(objects, 'Service', 'keycloak').metadata.annotations['meshward.io/routes'],
     );
     expect(routes).toContainEqual(
@@ -263,9 +293,9 @@ describe('Keycloak in production mode', () => {
     });
   });
 
-  test('imports no demo users and needs no demo-user Secrets', () => {
+  test('imports no demo users (only the service account) and needs no demo-user Secrets', () => {
     const realm = JSON.parse(find(objects, 'ConfigMap', 'keycloak-realm').data['shop-realm.json']);
-    expect(realm.users).toEqual([]);
+    expect(realm.users.map((u: any) => u.serviceAccountClientId)).toEqual(['payment-reconciler']);
     expect(Object.keys(env).filter((k) => k.includes('_USER_'))).toEqual([]);
   });
 
@@ -434,5 +464,124 @@ describe('bad Keycloak props are synth-time errors', () => {
     expect(() => {
       keycloak.allowTokenRequests(reconciler);
     }).toThrow("'cluster.local/ns/shop/sa/payment-reconciler' is already a token caller");
+  });
+});
+
+describe('the realm ↔ policy contract at synth time', () => {
+  /** An app with the shop's Keycloak and one exposed service guarded by `route`. */
+  function appWith(route: RouteAccess, realm: RealmSpec = shopRealm) {
+    const app = new App({ outdir: Testing.app().outdir });
+    const keycloak = new Keycloak(new Chart(app, 'auth'), 'Keycloak', { ...shopKeycloak, realm });
+    const service = new MeshService(new Chart(app, 'shop'), 'orders', {
+      namespace: 'shop',
+      image: 'orders:1',
+      issuer: keycloak,
+      exposed: true,
+    });
+    service.addRoute(route);
+    return app;
+  }
+  const ungranted: RealmSpec = {
+    ...shopRealm,
+    clientScopes: shopRealm.clientScopes.map((s) =>
+      s.name === 'admin:read' ? { ...s, grantedToRoles: undefined } : s,
+    ),
+  };
+
+  test('GIVEN a route guarded by a scope that the realm grants to ADMIN only WHEN synthesized THEN it passes', () => {
+    expect(() => {
+      appWith({ methods: ['GET'], paths: ['/all'], scopes: ['admin:read'] }).synth();
+    }).not.toThrow();
+  });
+
+  test('rejects a route guarded only by a scope any user of the public client can obtain, naming the route, the scope and the client', () => {
+    expect(() => {
+      appWith({ methods: ['GET'], paths: ['/all'], scopes: ['admin:read'] }, ungranted).synth();
+    }).toThrow(
+      "MW207 AuthorizationPolicy shop/orders: scope 'admin:read' guards GET /all but any user of public client 'shop-web' can obtain it: grant it to roles, or require a role on the route",
+    );
+  });
+
+  test('GIVEN the same ungranted scope WHEN the route also requires a role THEN it passes', () => {
+    expect(() => {
+      appWith(
+        { methods: ['GET'], paths: ['/all'], roles: ['ADMIN'], scopes: ['admin:read'] },
+        ungranted,
+      ).synth();
+    }).not.toThrow();
+  });
+
+  test('rejects a role the realm does not define', () => {
+    expect(() => {
+      appWith({ paths: ['/x'], roles: ['AUDITOR'] }).synth();
+    }).toThrow(
+      "MW202 AuthorizationPolicy shop/orders: rule 0 (* /x) requires role 'AUDITOR', which realm 'shop' does not define (roles: USER, ADMIN)",
+    );
+  });
+
+  test('rejects a client (azp) the realm does not have', () => {
+    expect(() => {
+      appWith({ paths: ['/x'], clients: ['billing'] }).synth();
+    }).toThrow(
+      "MW205 AuthorizationPolicy shop/orders: rule 0 (* /x) requires azp 'billing', but realm 'shop' has no enabled client 'billing'",
+    );
+  });
+
+  test('rejects a scope no client of the realm has', () => {
+    expect(() => {
+      appWith({ paths: ['/x'], scopes: ['orders:write'] }).synth();
+    }).toThrow(
+      "MW203 AuthorizationPolicy shop/orders: rule 0 (* /x) requires scope 'orders:write', but realm 'shop' has no such client scope",
+    );
+  });
+
+  test('rejects, in production mode, a role that no user class holds', () => {
+    const noClasses: RealmSpec = { ...shopRealm, userClasses: undefined };
+    const app = new App({ outdir: Testing.app().outdir });
+    const keycloak = new Keycloak(new Chart(app, 'auth'), 'Keycloak', {
+      ...production,
+      realm: noClasses,
+    });
+    new MeshService(new Chart(app, 'shop'), 'orders', {
+      namespace: 'shop',
+      image: 'orders:1',
+      issuer: keycloak,
+      exposed: true,
+    }).addRoute({ paths: ['/x'], roles: ['USER'] });
+
+    expect(() => {
+      app.synth();
+    }).toThrow(
+      "requires role 'USER', which no user, user class or service account of realm 'shop' holds",
+    );
+  });
+
+  test('GIVEN a realm without an audience mapper for the issuer audience THEN the RequestAuthentication is reported', () => {
+    const noAudience: RealmSpec = {
+      ...shopRealm,
+      clientScopes: shopRealm.clientScopes.map((s) =>
+        s.name === 'shop-api-audience' ? { ...s, mappers: [] } : s,
+      ),
+    };
+    const app = new App({ outdir: Testing.app().outdir });
+    const keycloak = new Keycloak(new Chart(app, 'auth'), 'Keycloak', {
+      ...shopKeycloak,
+      realm: noAudience,
+    });
+    const issuer = { issuer: keycloak.issuer, jwksUri: keycloak.jwksUri, audiences: ['shop-api'] };
+    const shopChart = new Chart(app, 'shop');
+    new MeshService(shopChart, 'orders', {
+      namespace: 'shop',
+      image: 'orders:1',
+      issuer,
+      exposed: true,
+    }).addRoute({ paths: ['/x'], roles: ['USER'] });
+    new JwtIssuer(shopChart, 'Issuer', issuer).bindTo('shop');
+
+    expect(() => {
+      app.synth();
+    }).toThrow(
+      "MW204 RequestAuthentication shop/jwt-issuer: requires audience 'shop-api', but no client of realm 'shop' maps it into its tokens",
+    );
   });
 });

@@ -144,28 +144,160 @@ describe('MeshService', () => {
     });
   });
 
-  test('the routes annotation carries the intent for the policy engine', () => {
+  test('the routes annotation (version 1) carries the intent on the pod template and the Service', () => {
     const { chart, orders } = setupWithPayments();
     orders.addRoute({
       methods: ['GET', 'DELETE'],
       paths: ['/api/orders/{id}'],
       roles: ['USER', 'ADMIN'],
     });
-    const service = byKind(Testing.synth(chart), 'Service', 'orders');
-    expect(JSON.parse(service.metadata.annotations['meshward.io/routes'])).toEqual([
-      {
-        methods: ['GET', 'DELETE'],
-        paths: ['/api/orders/{*}'],
-        public: false,
-        roles: ['USER', 'ADMIN'],
-        scopes: [],
-        clients: [],
-        principals: [MeshIdentity.ingressGateway().principal],
-      },
+    const objects = Testing.synth(chart);
+    const service = byKind(objects, 'Service', 'orders');
+    const deployment = byKind(objects, 'Deployment', 'orders');
+    const text = service.metadata.annotations['meshward.io/routes'];
+
+    expect(JSON.parse(text)).toEqual({
+      v: 1,
+      routes: [
+        {
+          methods: ['GET', 'DELETE'],
+          paths: ['/api/orders/{*}'],
+          principals: [MeshIdentity.ingressGateway().principal],
+          public: false,
+          issuer: ISSUER,
+          audiences: ['shop-api'],
+          when: [{ key: 'request.auth.claims[realm_access][roles]', values: ['USER', 'ADMIN'] }],
+        },
+      ],
+    });
+    expect(deployment.spec.template.metadata.annotations['meshward.io/routes']).toBe(text);
+    expect(deployment.metadata.annotations).toBeUndefined();
+  });
+
+  test('GIVEN an issuer WHEN synthesized THEN the container gets its route intent (downward API) and the roles claim', () => {
+    const { chart, orders } = setupWithPayments();
+    orders.addRoute({ paths: ['/api/orders'], roles: ['USER'] });
+    const deployment = byKind(Testing.synth(chart), 'Deployment', 'payments');
+    const env = deployment.spec.template.spec.containers[0].env;
+
+    expect(env).toContainEqual({
+      name: 'MESHWARD_ROUTES',
+      valueFrom: { fieldRef: { fieldPath: "metadata.annotations['meshward.io/routes']" } },
+    });
+    expect(env).toContainEqual({ name: 'JWT_ROLES_CLAIM', value: 'realm_access.roles' });
+  });
+
+  test('GIVEN an issuer whose roles are a space-delimited top-level claim WHEN a route needs a role THEN the rule, the RequestAuthentication and the env use that claim', () => {
+    const chart = Testing.chart();
+    const issuer = new JwtIssuer(chart, 'okta', {
+      issuer: 'https://example.okta.com',
+      jwksUri: 'https://example.okta.com/keys',
+      audiences: ['api'],
+      rolesClaim: ['groups'],
+      rolesClaimFormat: 'space-delimited',
+    });
+    issuer.bindTo('shop');
+    const svc = new MeshService(chart, 'api', {
+      namespace: 'shop',
+      image: 'api:1',
+      issuer,
+      exposed: true,
+    });
+    svc.addRoute({ paths: ['/admin/*'], roles: ['admins'] });
+    const objects = Testing.synth(chart);
+    const policy = byKind(objects, 'AuthorizationPolicy', 'api');
+    const ra = byKind(objects, 'RequestAuthentication');
+    const env = byKind(objects, 'Deployment', 'api').spec.template.spec.containers[0].env;
+
+    expect(policy.spec.rules[0].when).toEqual([
+      { key: 'request.auth.claims[groups]', values: ['admins'] },
     ]);
+    expect(ra.spec.jwtRules[0].spaceDelimitedClaims).toEqual(['groups']);
+    expect(env).toEqual(
+      expect.arrayContaining([
+        { name: 'JWT_ROLES_CLAIM', value: 'groups' },
+        { name: 'JWT_ROLES_CLAIM_FORMAT', value: 'space-delimited' },
+      ]),
+    );
+  });
+
+  test('GIVEN an Auth0-style namespaced roles claim THEN the condition keeps the dotted name whole', () => {
+    const chart = Testing.chart();
+    const issuer = new JwtIssuer(chart, 'auth0', {
+      issuer: 'https://tenant.eu.auth0.com/',
+      jwksUri: 'https://tenant.eu.auth0.com/.well-known/jwks.json',
+      audiences: ['https://api.shop.example.com'],
+      rolesClaim: ['https://shop.example.com/roles'],
+    });
+    const svc = new MeshService(chart, 'api', {
+      namespace: 'shop',
+      image: 'api:1',
+      issuer,
+      exposed: true,
+    });
+    svc.addRoute({ paths: ['/admin/*'], roles: ['admin'] });
+    const objects = Testing.synth(chart);
+
+    expect(byKind(objects, 'AuthorizationPolicy', 'api').spec.rules[0].when).toEqual([
+      { key: 'request.auth.claims[https://shop.example.com/roles]', values: ['admin'] },
+    ]);
+    expect(
+      byKind(objects, 'Deployment', 'api').spec.template.spec.containers[0].env,
+    ).toContainEqual({ name: 'JWT_ROLES_CLAIM', value: '["https://shop.example.com/roles"]' });
+  });
+
+  test('GIVEN intentEnv: false THEN the container gets no intent variables', () => {
+    const chart = Testing.chart();
+    const svc = new MeshService(chart, 'web', {
+      namespace: 'shop',
+      image: 'web:1',
+      exposed: true,
+      intentEnv: false,
+    });
+    svc.addRoute({ paths: ['/'], public: true });
+    const env = byKind(Testing.synth(chart), 'Deployment', 'web').spec.template.spec.containers[0]
+      .env;
+
+    expect(env.map((e: { name: string }) => e.name)).toEqual(['PORT']);
   });
 
   describe('bad input', () => {
+    test('throws when env sets a variable the construct sets from the intent', () => {
+      const chart = Testing.chart();
+      expect(
+        () =>
+          new MeshService(chart, 'x', {
+            namespace: 'shop',
+            image: 'x:1',
+            env: { MESHWARD_ROUTES: '[]' },
+          }),
+      ).toThrow(
+        "MeshService 'x': env 'MESHWARD_ROUTES' is set by the construct (intentEnv); remove it or set 'intentEnv: false'",
+      );
+    });
+    test.each([
+      [{ rolesClaim: [] }, "'rolesClaim' ([]): a claim path needs at least one name"],
+      [{ rolesClaim: ['a[0]'] }, "claim name 'a[0]' must be non-empty, without '[' or ']'"],
+      [
+        { rolesClaim: ['realm_access', 'roles'], rolesClaimFormat: 'space-delimited' as const },
+        "a space-delimited 'rolesClaim' must be a top-level claim",
+      ],
+      [
+        { rolesClaimFormat: 'csv' as never },
+        "'rolesClaimFormat' ('csv') must be 'list' or 'space-delimited'",
+      ],
+    ])('throws when the issuer has a bad roles claim: %j', (extra, message) => {
+      const chart = Testing.chart();
+      expect(
+        () =>
+          new JwtIssuer(chart, 'kc', {
+            issuer: ISSUER,
+            jwksUri: 'https://auth.example.com/keys',
+            audiences: ['api'],
+            ...extra,
+          }),
+      ).toThrow(message);
+    });
     test('throws when the port is outside 1-65535', () => {
       const chart = Testing.chart();
       expect(

@@ -3,8 +3,11 @@
  * and checked against the rest of the system (the issuer and JWKS every
  * RequestAuthentication uses, the roles/scopes/clients the routes name, the Secrets).
  */
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { buildApp } from '../../charts/app.js';
-import { Keycloak, ROUTES_ANNOTATION } from '../../charts/lib/index.js';
+import { Keycloak } from '../../charts/lib/index.js';
+import { lint, loadManifests, readRealmFile } from '../../policies/engine/index.js';
 import {
   SHOP_AUDIENCE,
   SHOP_ISSUER,
@@ -14,7 +17,9 @@ import {
 } from '../../policies/realm.js';
 import { shop } from '../../policies/shop.js';
 import { loadDist, ref, type KubeObject } from '../support/manifests.js';
+import { unfixedShopDir } from '../support/unfixed-shop.js';
 
+const DIST = join(process.cwd(), 'dist');
 const objects = loadDist();
 const keycloak = buildApp()
   .node.findAll()
@@ -129,23 +134,38 @@ describe('one source of truth for the issuer', () => {
     }
   });
 
-  test('the realm can issue every role, scope and client (azp) the routes require', () => {
-    const routes = objects.flatMap((o) => {
-      const annotation = o.metadata.annotations?.[ROUTES_ANNOTATION];
-      return o.kind === 'Service' && annotation
-        ? (JSON.parse(annotation) as { roles: string[]; scopes: string[]; clients: string[] }[])
-        : [];
-    });
-    const roles = new Set(shopRealm.roles.map((r) => r.name));
-    const scopes = new Set(shopRealm.clientScopes.map((s) => s.name));
-    const clients = new Set(shopRealm.clients.map((c) => c.clientId));
-    const missing = routes.flatMap((r) => [
-      ...r.roles.filter((x) => !roles.has(x)).map((x) => `role ${x}`),
-      ...r.scopes.filter((x) => !scopes.has(x)).map((x) => `scope ${x}`),
-      ...r.clients.filter((x) => !clients.has(x)).map((x) => `client ${x}`),
+  test('the realm ↔ policy contract holds on dist/: no MW2xx finding, error or warning', () => {
+    const findings = lint(loadManifests([DIST])).filter((f) => f.code.startsWith('MW2'));
+
+    expect(findings).toEqual([]);
+  });
+
+  test('GIVEN the realm and route before the fix (admin:read without role scope mappings, guarding the route alone) WHEN linted THEN the escalation is an MW207 error on the service and the gateway', () => {
+    const findings = lint(loadManifests([unfixedShopDir()]));
+
+    expect(
+      findings
+        .filter((f) => f.code === 'MW207')
+        .map((f) => `${f.severity} ${f.object}: ${f.message}`),
+    ).toEqual([
+      "error AuthorizationPolicy istio-system/meshward-gateway-access: scope 'admin:read' guards GET /api/orders/admin/all but any user of public client 'shop-web' can obtain it: grant it to roles, or require a role on the route",
+      "error AuthorizationPolicy shop/order-service: scope 'admin:read' guards GET /api/orders/admin/all but any user of public client 'shop-web' can obtain it: grant it to roles, or require a role on the route",
     ]);
-    expect(routes.some((r) => r.roles.length > 0)).toBe(true);
-    expect(missing).toEqual([]);
+  });
+
+  test('GIVEN the same realm as a Keycloak export WHEN linted with --realm THEN the same error', () => {
+    const dir = unfixedShopDir();
+    const manifests = loadManifests([dir]);
+    const cm = manifests.objects.find((o) => o.kind === 'ConfigMap');
+    const file = join(dir, 'shop-realm.json');
+    writeFileSync(file, String(cm?.data?.['shop-realm.json']));
+    const withoutRealm = { objects: manifests.objects.filter((o) => o.kind !== 'ConfigMap') };
+
+    const codes = lint(withoutRealm, { realmFiles: [readRealmFile(file)] })
+      .filter((f) => f.severity === 'error')
+      .map((f) => f.code);
+
+    expect(codes).toEqual(['MW207', 'MW207']);
   });
 
   test('the payment-reconciler job and Keycloak read the same Secret key for its client secret', () => {

@@ -6,6 +6,7 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 
 import { buildApp } from '../../charts/app.js';
+import { parseRoutes, ROUTES_ANNOTATION } from '../../contract/routes.js';
 import { DIST, loadDist, ref, synthInMemory, type KubeObject } from '../support/manifests.js';
 
 const objects = loadDist();
@@ -108,9 +109,9 @@ describe('invariants', () => {
   test('every ALLOW rule names a source, serves only declared public routes, or is a CORS preflight', () => {
     const publicPaths = new Set(
       objects.flatMap((o) => {
-        const routes = o.metadata.annotations?.['meshward.io/routes'];
+        const routes = o.metadata.annotations?.[ROUTES_ANNOTATION];
         if (!routes) return [];
-        return (JSON.parse(routes) as { public: boolean; paths: string[] }[])
+        return parseRoutes(routes, ref(o))
           .filter((r) => r.public)
           .flatMap((r) => r.paths);
       }),
