@@ -10,6 +10,7 @@ import {
   PATH_NORMALIZATIONS,
   type PathNormalization,
 } from './model.js';
+import { type RealmFile, readRealmFile } from './realms.js';
 
 export const HELP = `meshward — offline Istio security engine
 
@@ -23,13 +24,16 @@ export const HELP = `meshward — offline Istio security engine
       A matching CUSTOM policy cannot be decided offline: outcome deny, status 403,
       reason "undecidable: CUSTOM provider '<name>' ...". Dry-run policies are evaluated
       and named in the reason, never enforced.
-  meshward lint   --manifests <file|dir>... [--root-namespace ns] [--json]
-      findings (MW001..MW016 classic misconfigurations, MW1xx invalid objects);
-      exit 1 on any error-level finding.
+  meshward lint   --manifests <file|dir>... [--root-namespace ns] [--realm file.json]... [--json]
+      findings (MW001..MW016 classic misconfigurations, MW1xx invalid objects, MW2xx the
+      realm <-> policy contract where a Keycloak realm is known); exit 1 on any error.
   meshward matrix --manifests <file|dir>... [--root-namespace ns] [--client-ip ip]
-                  [--json | --mermaid]
-      every caller x annotated route x token kind; exit 1 when a cell differs from the
-      meshward.io/routes intent.
+                  [--realm file.json]... [--json | --mermaid]
+      every caller x annotated route x principal; exit 1 when a cell differs from the
+      meshward.io/routes intent. Principals are the tokens each known Keycloak realm
+      issues to whom (a ConfigMap annotated meshward.io/issuer in the manifests, or a
+      realm export given with --realm, matched to the issuer ending in /realms/<name>);
+      for other issuers, the claim values the policies check (said in the header).
   meshward doctor [--kubeconfig FILE] [--context NAME] [--dist DIR] [--json] [--skip-jwks]
       checks a live cluster (sidecars, STRICT mTLS, default deny, drift against dist/,
       JWKS reachability, unselected workloads); exit 1 on findings, 2 on connection errors.
@@ -43,6 +47,7 @@ interface Args {
   readonly json: boolean;
   readonly mermaid: boolean;
   readonly clientIp: string | undefined;
+  readonly realms: string[];
 }
 
 export function parseArgs(argv: readonly string[]): Args {
@@ -53,6 +58,7 @@ export function parseArgs(argv: readonly string[]): Args {
   let json = false;
   let mermaid = false;
   let clientIp: string | undefined;
+  const realms: string[] = [];
   const value = (i: number, flag: string): string => {
     const v = rest.at(i);
     if (v === undefined || v.startsWith('--')) throw new Error(`${flag} needs a value`);
@@ -88,6 +94,9 @@ export function parseArgs(argv: readonly string[]): Args {
       case '--client-ip':
         clientIp = inline ?? value(++i, flag);
         break;
+      case '--realm':
+        realms.push(inline ?? value(++i, flag));
+        break;
       case '--json':
         json = true;
         break;
@@ -99,7 +108,16 @@ export function parseArgs(argv: readonly string[]): Args {
     }
   }
   if (manifests.length === 0) throw new Error('--manifests <file|dir>... is required');
-  return { command, manifests, rootNamespace, pathNormalization, json, mermaid, clientIp };
+  return {
+    command,
+    manifests,
+    rootNamespace,
+    pathNormalization,
+    json,
+    mermaid,
+    clientIp,
+    realms,
+  };
 }
 
 function validateRequest(value: unknown): MeshRequest {
@@ -187,7 +205,11 @@ export async function main(argv: readonly string[]): Promise<number> {
       case 'decide':
         return await runDecide(args);
       case 'lint': {
-        const findings = lint(loadManifests(args.manifests), { rootNamespace: args.rootNamespace });
+        const realmFiles: RealmFile[] = args.realms.map(readRealmFile);
+        const findings = lint(loadManifests(args.manifests), {
+          rootNamespace: args.rootNamespace,
+          realmFiles,
+        });
         process.stdout.write(
           args.json ? `${JSON.stringify(findings, null, 2)}\n` : formatFindings(findings),
         );
@@ -196,6 +218,7 @@ export async function main(argv: readonly string[]): Promise<number> {
       case 'matrix': {
         const m = matrix(loadManifests(args.manifests), {
           rootNamespace: args.rootNamespace,
+          realmFiles: args.realms.map(readRealmFile),
           ...(args.clientIp === undefined ? {} : { clientIp: args.clientIp }),
         });
         const mm = mismatches(m);

@@ -12,12 +12,19 @@ export {
   routesOf,
   hostOf,
   samplePath,
-  TOKEN_KINDS,
+  ROUTES_ANNOTATION,
   type Matrix,
   type MatrixCell,
   type MatrixCaller,
   type MatrixOptions,
   type Mismatch,
   type RouteIntent,
-  type TokenKind,
 } from './matrix.js';
+export {
+  matrixPrincipals,
+  OTHER_ISSUER,
+  type MatrixPrincipal,
+  type MatrixPrincipals,
+  type PrincipalKind,
+} from './principals.js';
+export { realmsOf, readRealmFile, jwtIssuers, type KnownRealm, type RealmFile } from './realms.js';

@@ -1,8 +1,11 @@
+import { REALM_CONTRACT_RULES } from '../../contract/realm-contract.js';
 import { claimPath, whenKeyError } from './authz.js';
 import { compile, matchLabels, selects, subset } from './engine.js';
+import { lintRealms } from './lint-realm.js';
 import { cidrError, pathTemplateError } from './match.js';
 import { ROUTES_ANNOTATION, routesOf } from './matrix.js';
 import { isRecord, type K8sObject, type Manifests, objectRef } from './model.js';
+import type { RealmFile } from './realms.js';
 import { type Workload, workloadsOf } from './workloads.js';
 
 export type Severity = 'error' | 'warning' | 'info';
@@ -16,7 +19,10 @@ export interface Finding {
   readonly fix: string;
 }
 
-/** Stable codes: MW001..MW016 = the classic misconfigurations, MW1xx = invalid objects. */
+/**
+ * Stable codes: MW001..MW016 = the classic misconfigurations, MW1xx = invalid objects,
+ * MW2xx = the realm ↔ policy contract (only where a Keycloak realm is known).
+ */
 export const LINT_RULES: Readonly<Record<string, string>> = {
   MW001: 'RequestAuthentication without an AuthorizationPolicy requiring a request principal',
   MW002: 'mTLS-only fields on a workload that is not STRICT',
@@ -44,6 +50,7 @@ export const LINT_RULES: Readonly<Record<string, string>> = {
   MW107: 'invalid AuthorizationPolicy: CUSTOM uses identity fields',
   MW108: 'invalid AuthorizationPolicy: bad IP block',
   MW109: 'invalid PeerAuthentication: unknown mTLS mode',
+  ...REALM_CONTRACT_RULES,
 };
 
 const METHODS = new Set([
@@ -122,7 +129,10 @@ function isGatewaySelector(obj: K8sObject): boolean {
 }
 
 /** Lints manifests for Istio security misconfigurations and invalid policies. */
-export function lint(manifests: Manifests, options: { rootNamespace?: string } = {}): Finding[] {
+export function lint(
+  manifests: Manifests,
+  options: { readonly rootNamespace?: string; readonly realmFiles?: readonly RealmFile[] } = {},
+): Finding[] {
   const root = options.rootNamespace ?? 'istio-system';
   const compiled = compile(manifests, { rootNamespace: root });
   const findings: Finding[] = [];
@@ -644,6 +654,8 @@ export function lint(manifests: Manifests, options: { rootNamespace?: string } =
       }
     }
   }
+
+  findings.push(...lintRealms(manifests, options.realmFiles));
 
   const rank: Record<Severity, number> = { error: 0, warning: 1, info: 2 };
   const seen = new Set<string>();

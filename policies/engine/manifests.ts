@@ -18,6 +18,8 @@ export const MODELED_KINDS: ReadonlySet<string> = new Set([
   'ServiceAccount',
   'Namespace',
   'VirtualService',
+  // Only those annotated with meshward.io/issuer matter: a Keycloak realm (see realms.ts).
+  'ConfigMap',
 ]);
 
 function yamlFiles(path: string): string[] {

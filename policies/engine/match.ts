@@ -1,90 +1,16 @@
 /** String, path-template and IP matchers with Istio's semantics, compiled once. */
 
-export type StringPredicate = (value: string) => boolean;
+import type { StringPredicate } from '../../contract/match.js';
 
-/** `abc` exact, `abc*` prefix, `*abc` suffix, `*` = non-empty; a middle `*` is literal. */
-export function stringMatcher(pattern: string, caseInsensitive = false): StringPredicate {
-  const p = caseInsensitive ? pattern.toLowerCase() : pattern;
-  const norm = caseInsensitive ? (v: string) => v.toLowerCase() : (v: string) => v;
-  if (p === '*') return (v) => v.length > 0;
-  if (p.length > 1 && p.endsWith('*')) {
-    const prefix = p.slice(0, -1);
-    return (v) => norm(v).startsWith(prefix);
-  }
-  if (p.length > 1 && p.startsWith('*')) {
-    const suffix = p.slice(1);
-    return (v) => norm(v).endsWith(suffix);
-  }
-  return (v) => norm(v) === p;
-}
-
-/** Any of the patterns; exact patterns go through a Set. */
-export function anyOf(patterns: readonly string[], caseInsensitive = false): StringPredicate {
-  const exact = new Set<string>();
-  const others: StringPredicate[] = [];
-  for (const raw of patterns) {
-    const p = caseInsensitive ? raw.toLowerCase() : raw;
-    if (p.includes('*') && (p === '*' || p.startsWith('*') || p.endsWith('*'))) {
-      others.push(stringMatcher(p, caseInsensitive));
-    } else exact.add(p);
-  }
-  if (others.length === 0) {
-    return caseInsensitive ? (v) => exact.has(v.toLowerCase()) : (v) => exact.has(v);
-  }
-  return (v) => exact.has(caseInsensitive ? v.toLowerCase() : v) || others.some((m) => m(v));
-}
-
-const TEMPLATE_SEGMENT = /^(\{\*\}|\{\*\*\}|[^{}*]*)$/;
-
-/** True when the path is a template (`{*}` / `{**}`). */
-export function isPathTemplate(path: string): boolean {
-  return path.includes('{');
-}
-
-/** Validates a path template; returns an error text or null. */
-export function pathTemplateError(path: string): string | null {
-  if (!path.startsWith('/')) return `path template '${path}' must start with '/'`;
-  const segs = path.split('/').slice(1);
-  for (let i = 0; i < segs.length; i++) {
-    const s = segs[i] ?? '';
-    if (!TEMPLATE_SEGMENT.test(s)) return `path template '${path}' has an invalid segment '${s}'`;
-    if (s === '{**}' && segs.slice(i + 1).some((x) => x.includes('{'))) {
-      return `path template '${path}': '{**}' must be the last operator`;
-    }
-  }
-  return null;
-}
-
-/** `{*}` = one non-empty segment, `{**}` = zero or more segments (last operator only). */
-export function pathTemplateMatcher(template: string): StringPredicate {
-  const segs = template.split('/').slice(1);
-  const dd = segs.indexOf('{**}');
-  const segMatch = (pat: string, s: string) => (pat === '{*}' ? s.length > 0 : pat === s);
-  if (dd < 0) {
-    return (path) => {
-      const ps = path.split('/').slice(1);
-      if (ps.length !== segs.length || !path.startsWith('/')) return false;
-      return segs.every((pat, i) => segMatch(pat, ps[i] ?? ''));
-    };
-  }
-  const head = segs.slice(0, dd);
-  const tail = segs.slice(dd + 1);
-  return (path) => {
-    if (!path.startsWith('/')) return false;
-    const ps = path.split('/').slice(1);
-    // `{**}` keeps its slashes: `/store/{**}/cart` matches `/store//cart` but not
-    // `/store/cart`, and `/a/{**}` matches `/a/` but not `/a`.
-    if (ps.length < head.length + tail.length + 1) return false;
-    if (!head.every((pat, i) => segMatch(pat, ps[i] ?? ''))) return false;
-    const off = ps.length - tail.length;
-    return tail.every((pat, i) => segMatch(pat, ps[off + i] ?? ''));
-  };
-}
-
-/** A `paths` / `notPaths` value: template or string form. */
-export function pathMatcher(pattern: string): StringPredicate {
-  return isPathTemplate(pattern) ? pathTemplateMatcher(pattern) : stringMatcher(pattern);
-}
+export {
+  anyOf,
+  isPathTemplate,
+  pathMatcher,
+  pathTemplateError,
+  pathTemplateMatcher,
+  stringMatcher,
+  type StringPredicate,
+} from '../../contract/match.js';
 
 function parseIp(ip: string): { v6: boolean; value: bigint } | null {
   if (/^\d{1,3}(\.\d{1,3}){3}$/.test(ip)) {

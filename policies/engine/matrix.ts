@@ -1,3 +1,5 @@
+import { audiencesOf, type ClaimsPredicate, compileConditions } from '../../contract/claims.js';
+import { parseRoutes, type RouteEntry, ROUTES_ANNOTATION } from '../../contract/routes.js';
 import { authSignature, compile, type CompiledManifests, decide, peerSignature } from './engine.js';
 import { pathMatcher } from './match.js';
 import {
@@ -9,6 +11,8 @@ import {
   type MeshRequest,
   type RequestToken,
 } from './model.js';
+import { type MatrixPrincipal, matrixPrincipals } from './principals.js';
+import { type RealmFile, realmsOf } from './realms.js';
 import {
   INGRESS_GATEWAY_PRINCIPAL,
   ingressGateway,
@@ -17,34 +21,14 @@ import {
   workloadsOf,
 } from './workloads.js';
 
-/** One entry of the `meshward.io/routes` annotation. */
-export interface RouteIntent {
-  readonly methods: readonly string[] | null;
-  readonly paths: readonly string[];
-  readonly public: boolean;
-  readonly roles: readonly string[];
-  readonly scopes: readonly string[];
-  readonly clients: readonly string[];
-  readonly principals: readonly string[];
-}
+/** One route of a workload's `meshward.io/routes` intent (contract/routes.ts). */
+export type RouteIntent = RouteEntry;
 
 export interface MatrixCaller {
   readonly name: string;
   readonly kind: 'gateway' | 'service' | 'plaintext';
   readonly principal: string | undefined;
-  /** azp of this caller's client-credentials token. */
-  readonly client: string;
 }
-
-export const TOKEN_KINDS = [
-  'none',
-  'user',
-  'admin',
-  'user+admin:read',
-  'client',
-  'invalid',
-] as const;
-export type TokenKind = (typeof TOKEN_KINDS)[number];
 
 export interface MatrixCell {
   readonly service: string;
@@ -52,65 +36,36 @@ export interface MatrixCell {
   readonly method: string;
   readonly path: string;
   readonly caller: string;
-  readonly token: TokenKind;
+  /** The column: a principal's name (`MatrixPrincipal.name`). */
+  readonly principal: string;
   readonly outcome: Decision['outcome'];
   readonly status: number;
   readonly reason: string;
   readonly policies: readonly string[];
-  /** `any`: an invalid token on a public route (401 or ignored are both fine). */
+  /** `any`: a bad or untrusted token on a public route (401 or ignored are both fine). */
   readonly intended: 'allow' | 'deny' | 'any';
 }
 
 export interface MatrixOptions extends EngineOptions {
   /** The internet client's address as the gateway sees it. @default '203.0.113.7' */
   readonly clientIp?: string;
+  /** Realm JSON files beyond those in the manifests (`--realm`). @default - none */
+  readonly realmFiles?: readonly RealmFile[];
 }
 
 export interface Matrix {
   readonly services: readonly string[];
   readonly callers: readonly MatrixCaller[];
-  readonly tokens: readonly TokenKind[];
+  readonly principals: readonly MatrixPrincipal[];
+  /** Where the principals come from (realms, or claims derived from the policies). */
+  readonly notes: readonly string[];
   readonly cells: readonly MatrixCell[];
   /** The address the `internet (gateway)` caller comes from (`--client-ip`). */
   readonly clientIp: string;
 }
 
-export const ROUTES_ANNOTATION = 'meshward.io/routes';
-const OUTSIDE_CLIENT = 'meshward-matrix-unknown-client';
-const USER_CLIENT = 'meshward-matrix-web';
+export { ROUTES_ANNOTATION, parseRoutes };
 const PUBLIC_IP = '203.0.113.7';
-
-function strList(v: unknown, what: string): string[] {
-  if (!Array.isArray(v) || v.some((x) => typeof x !== 'string')) {
-    throw new Error(`${what} must be an array of strings, got ${JSON.stringify(v)}`);
-  }
-  return v as string[];
-}
-
-/** Parses a `meshward.io/routes` annotation; `owner` names the object in errors. */
-export function parseRoutes(text: string, owner: string): RouteIntent[] {
-  let value: unknown;
-  try {
-    value = JSON.parse(text);
-  } catch (e) {
-    throw new Error(`${owner}: ${ROUTES_ANNOTATION} is not JSON: ${(e as Error).message}`);
-  }
-  if (!Array.isArray(value)) throw new Error(`${owner}: ${ROUTES_ANNOTATION} must be a JSON array`);
-  return value.map((r, i) => {
-    const at = `${owner}: ${ROUTES_ANNOTATION}[${i}]`;
-    if (!isRecord(r)) throw new Error(`${at} must be an object`);
-    return {
-      methods:
-        r.methods === null || r.methods === undefined ? null : strList(r.methods, `${at}.methods`),
-      paths: strList(r.paths, `${at}.paths`),
-      public: r.public === true,
-      roles: strList(r.roles ?? [], `${at}.roles`),
-      scopes: strList(r.scopes ?? [], `${at}.scopes`),
-      clients: strList(r.clients ?? [], `${at}.clients`),
-      principals: strList(r.principals ?? [], `${at}.principals`),
-    };
-  });
-}
 
 /** A concrete request path for a path pattern. */
 export function samplePath(pattern: string): string {
@@ -142,11 +97,12 @@ function servicesOf(m: Manifests, w: Workload): K8sObject[] {
 }
 
 /**
- * The workload's `meshward.io/routes` intent: from its own annotation, else from the
- * first Service selecting it; undefined when neither carries one.
+ * The workload's `meshward.io/routes` intent: from its pod template, else its own metadata,
+ * else the first Service selecting it; undefined when none carries one.
  */
 export function routesOf(m: Manifests, w: Workload): RouteIntent[] | undefined {
   const text =
+    w.annotations[ROUTES_ANNOTATION] ??
     w.object?.metadata.annotations?.[ROUTES_ANNOTATION] ??
     servicesOf(m, w).at(0)?.metadata.annotations?.[ROUTES_ANNOTATION];
   return text === undefined ? undefined : parseRoutes(text, `${w.kind} ${w.namespace}/${w.name}`);
@@ -203,111 +159,57 @@ function callersOf(m: Manifests): MatrixCaller[] {
     const principal = principalOf(w);
     if (seen.has(principal) || w.labels.istio === 'ingressgateway') continue;
     seen.add(principal);
-    services.push({
-      name: `${w.namespace}/${w.serviceAccount}`,
-      kind: 'service',
-      principal,
-      client: w.name,
-    });
+    services.push({ name: `${w.namespace}/${w.serviceAccount}`, kind: 'service', principal });
   }
   services.sort((a, b) => a.name.localeCompare(b.name));
   return [
-    {
-      name: 'internet (gateway)',
-      kind: 'gateway',
-      principal: INGRESS_GATEWAY_PRINCIPAL,
-      client: OUTSIDE_CLIENT,
-    },
+    { name: 'internet (gateway)', kind: 'gateway', principal: INGRESS_GATEWAY_PRINCIPAL },
     ...services,
-    { name: 'plaintext', kind: 'plaintext', principal: undefined, client: OUTSIDE_CLIENT },
+    { name: 'plaintext', kind: 'plaintext', principal: undefined },
   ];
 }
 
-function token(
-  kind: TokenKind,
-  caller: MatrixCaller,
-  iss: string,
-  aud: string,
-): RequestToken | undefined {
-  const base = { iss, aud, typ: 'Bearer' };
-  switch (kind) {
-    case 'none':
-      return undefined;
-    case 'user':
-      return {
-        claims: {
-          ...base,
-          sub: 'user-1',
-          azp: USER_CLIENT,
-          realm_access: { roles: ['USER'] },
-          scope: 'openid profile',
-        },
-      };
-    case 'admin':
-      return {
-        claims: {
-          ...base,
-          sub: 'admin-1',
-          azp: USER_CLIENT,
-          realm_access: { roles: ['ADMIN'] },
-          scope: 'openid profile',
-        },
-      };
-    case 'user+admin:read':
-      return {
-        claims: {
-          ...base,
-          sub: 'user-2',
-          azp: USER_CLIENT,
-          realm_access: { roles: ['USER'] },
-          scope: 'openid admin:read',
-        },
-      };
-    case 'client':
-      return {
-        claims: {
-          ...base,
-          sub: `service-account-${caller.client}`,
-          azp: caller.client,
-          realm_access: { roles: [] },
-          scope: 'profile',
-        },
-      };
-    case 'invalid':
-      return {
-        claims: { ...base, sub: 'user-1', azp: USER_CLIENT, realm_access: { roles: ['USER'] } },
-        valid: false,
-      };
-  }
+/**
+ * What the JWT steps on a request's way know: whether each hop with a RequestAuthentication
+ * trusts an issuer (the gateway's and the service's, for internet callers), and the
+ * service's space-delimited claims.
+ */
+interface TrustContext {
+  readonly trusts: (caller: MatrixCaller, issuer: string) => boolean;
+  readonly spaceDelimited: ReadonlySet<string>;
 }
 
+const callerAllowed = (route: RouteIntent, caller: MatrixCaller): boolean =>
+  route.principals.length === 0 ||
+  (caller.principal !== undefined && route.principals.includes(caller.principal));
+
+/** What the route's intent says of a caller presenting a principal's token. */
 function intended(
-  route: RouteIntent,
+  { route, when }: CompiledRoute,
   caller: MatrixCaller,
-  kind: TokenKind,
   tok: RequestToken | undefined,
+  trust: TrustContext,
 ): 'allow' | 'deny' | 'any' {
-  const callerOk =
-    route.principals.length === 0 ||
-    (caller.principal !== undefined && route.principals.includes(caller.principal));
-  if (!callerOk) return 'deny';
-  if (kind === 'invalid') return route.public ? 'any' : 'deny';
-  if (route.public) return 'allow';
-  if (!tok) return 'deny';
-  const c = tok.claims;
-  const roles =
-    isRecord(c.realm_access) && Array.isArray(c.realm_access.roles) ? c.realm_access.roles : [];
-  const scopes = typeof c.scope === 'string' ? c.scope.split(' ') : [];
-  const rolesOk = route.roles.length === 0 || route.roles.some((r) => roles.includes(r));
-  const scopesOk = route.scopes.length === 0 || route.scopes.some((s) => scopes.includes(s));
-  const clientsOk = route.clients.length === 0 || route.clients.includes(String(c.azp));
-  return rolesOk && scopesOk && clientsOk ? 'allow' : 'deny';
+  if (!callerAllowed(route, caller)) return 'deny';
+  if (route.public) {
+    if (tok === undefined) return 'allow';
+    // A bad token, or one of an issuer this workload does not know, is refused (401) where a
+    // RequestAuthentication applies and ignored where none does: either is fine.
+    if (tok.valid === false) return 'any';
+    return trust.trusts(caller, String(tok.claims.iss)) ? 'allow' : 'any';
+  }
+  if (tok === undefined || tok.valid === false) return 'deny';
+  if (tok.claims.iss !== route.issuer) return 'deny';
+  const aud = audiencesOf(tok.claims);
+  if (route.audiences.length > 0 && !route.audiences.some((a) => aud.includes(a))) return 'deny';
+  return when(tok.claims) ? 'allow' : 'deny';
 }
 
-/** A route with its path patterns compiled once. */
+/** A route with its path patterns and token conditions compiled once. */
 interface CompiledRoute {
   readonly route: RouteIntent;
   readonly paths: readonly ((path: string) => boolean)[];
+  readonly when: ClaimsPredicate;
 }
 
 /** Routes overlap (`/realms/x/*` and `/realms/x/token`): the intent is the most open matching one. */
@@ -316,38 +218,24 @@ function intendedOverRoutes(
   method: string,
   path: string,
   caller: MatrixCaller,
-  kind: TokenKind,
   tok: RequestToken | undefined,
+  trust: TrustContext,
 ): 'allow' | 'deny' | 'any' {
   let best: 'allow' | 'deny' | 'any' = 'deny';
-  for (const { route: r, paths } of routes) {
+  for (const compiled of routes) {
+    const { route: r, paths } = compiled;
     if (r.methods !== null && !r.methods.includes(method)) continue;
     if (!paths.some((m) => m(path))) continue;
-    const v = intended(r, caller, kind, tok);
+    const v = intended(compiled, caller, tok, trust);
     if (v === 'allow') return 'allow';
     if (v === 'any') best = 'any';
   }
   return best;
 }
 
-/**
- * What `intended` reads of the caller beyond the token kind, per route: whether the route
- * admits its principal, and whether it admits the `azp` of its token.
- */
-function intentSignature(
-  routes: readonly CompiledRoute[],
-  caller: MatrixCaller,
-  tok: RequestToken | undefined,
-): string {
-  let sig = '';
-  for (const { route } of routes) {
-    const principalOk =
-      route.principals.length === 0 ||
-      (caller.principal !== undefined && route.principals.includes(caller.principal));
-    const clientOk = tok !== undefined && route.clients.includes(String(tok.claims.azp));
-    sig += `${principalOk ? '1' : '0'}${clientOk ? '1' : '0'}`;
-  }
-  return sig;
+/** What the route intents read of the caller beyond the token: which routes admit its principal. */
+function intentSignature(routes: readonly CompiledRoute[], caller: MatrixCaller): string {
+  return routes.map(({ route }) => (callerAllowed(route, caller) ? '1' : '0')).join('');
 }
 
 /** What a cell holds of its decision and intent; shared by the callers of one group. */
@@ -444,70 +332,49 @@ function buildMatrix(manifests: Manifests, options: MatrixOptions, grouped: bool
     gwPlan.jwtRules.length > 0 ||
     gwPlan.allow.length + gwPlan.deny.length + gwPlan.custom.length > 0;
   const callers = callersOf(manifests);
-  const raRules = manifests.objects
-    .filter((o) => o.kind === 'RequestAuthentication')
-    .flatMap((o) => (Array.isArray(o.spec?.jwtRules) ? o.spec.jwtRules.filter(isRecord) : []));
+  const { principals, notes } = matrixPrincipals(
+    manifests,
+    realmsOf(manifests, options.realmFiles ?? []),
+  );
   const cells: MatrixCell[] = [];
   const services = routedServices(manifests);
-  // Per issuer and audience, per token kind: each caller's token (services share them).
-  // Only a client token depends on the caller: the others are one object for all.
-  const tokenCache = new Map<string, (RequestToken | undefined)[][]>();
-  const tokensFor = (iss: string, aud: string) => {
-    const key = `${iss}\0${aud}`;
-    let toks = tokenCache.get(key);
-    if (!toks) {
-      toks = TOKEN_KINDS.map((kind) => {
-        const shared = kind === 'client' ? undefined : token(kind, callers[0], iss, aud);
-        return callers.map((caller) => shared ?? token(kind, caller, iss, aud));
-      });
-      tokenCache.set(key, toks);
-    }
-    return toks;
-  };
   for (const svc of services) {
     const w = svc.workload;
     const serviceName = `${w.namespace}/${w.name}`;
     const plan = compiled.plan(w.namespace, w.labels);
-    const rule = plan.jwtRules.at(0);
-    const fallback = raRules.at(0);
-    const iss =
-      rule?.issuer ??
-      (typeof fallback?.issuer === 'string' ? fallback.issuer : 'https://issuer.invalid');
-    const aud =
-      rule?.audiences.at(0) ??
-      (Array.isArray(fallback?.audiences) ? String(fallback.audiences[0]) : 'api');
+    const hopTrusts = (p: typeof plan, issuer: string) =>
+      p.jwtRules.length === 0 || p.jwtRules.some((r) => r.issuer === issuer);
+    const trust: TrustContext = {
+      trusts: (caller, issuer) =>
+        hopTrusts(plan, issuer) &&
+        (caller.kind !== 'gateway' || !gatewayHop || hopTrusts(gwPlan, issuer)),
+      spaceDelimited: new Set(plan.jwtRules.flatMap((r) => [...r.spaceDelimitedClaims])),
+    };
     const x: MatrixContext = { compiled, gw, gatewayHop, clientIp, svc };
     const routes: CompiledRoute[] = svc.routes.map((route) => ({
       route,
       paths: route.paths.map(pathMatcher),
+      when: compileConditions(route.when, trust.spaceDelimited),
     }));
-    // Per token kind: each caller's token, its group, and one representative per group.
-    // A group: callers of the same kind whose requests the service's policies (peer and
-    // auth signatures) and the route intents (intent signature) cannot tell apart.
-    const svcTokens = tokensFor(iss, aud);
+    // Per principal: each caller's group and one representative per group. A group: callers
+    // of the same kind whose requests the service's policies (peer and auth signatures) and
+    // the route intents (intent signature) cannot tell apart.
     const peers = grouped
       ? callers.map((caller) => peerSignature(compiled, cellRequest(x, caller, [], 'GET', '/')))
       : [];
-    // The auth signature reads only the token: one per token object.
-    const auths = new Map<RequestToken | undefined, string>();
-    const authOf = (caller: MatrixCaller, tok: RequestToken | undefined) => {
-      let auth = auths.get(tok);
-      if (auth === undefined) {
-        auth = authSignature(compiled, cellRequest(x, caller, tok ? [tok] : [], 'GET', '/'));
-        auths.set(tok, auth);
-      }
-      return auth;
-    };
-    const groups = TOKEN_KINDS.map((kind, ki) => {
-      const toks = svcTokens[ki] ?? [];
+    const intents = callers.map((caller) => intentSignature(routes, caller));
+    const groups = principals.map(({ token: tok }) => {
+      // The auth signature reads only the token: one per principal.
+      const auth = grouped
+        ? authSignature(compiled, cellRequest(x, callers[0], tok ? [tok] : [], 'GET', '/'))
+        : '';
       const index = new Map<string, number>();
       const reps: number[] = [];
       const of = callers.map((caller, ci) => {
-        const tok = toks[ci];
         const key =
           !grouped || caller.kind === 'gateway'
             ? `alone ${ci}`
-            : `${caller.kind} ${peers[ci] ?? ''} ${authOf(caller, tok)} ${intentSignature(routes, caller, tok)}`;
+            : `${caller.kind} ${peers[ci] ?? ''} ${auth} ${intents[ci] ?? ''}`;
         let g = index.get(key);
         if (g === undefined) {
           index.set(key, (g = reps.length));
@@ -515,7 +382,7 @@ function buildMatrix(manifests: Manifests, options: MatrixOptions, grouped: bool
         }
         return g;
       });
-      return { kind, toks, of, reps };
+      return { tok, of, reps };
     });
     for (const route of svc.routes) {
       const routeLabel = `${route.methods?.join(',') ?? '*'} ${route.paths.join(' ')}`;
@@ -523,31 +390,30 @@ function buildMatrix(manifests: Manifests, options: MatrixOptions, grouped: bool
         for (const pattern of route.paths) {
           const path = samplePath(pattern);
           // Decide and judge once per group, then fill every caller's cells in order.
-          const outcomes = groups.map(({ kind, toks, reps }) =>
+          const outcomes = groups.map(({ tok, reps }) =>
             reps.map((ci): CellOutcome => {
               const caller = callers[ci];
-              const tok = toks[ci];
               const d = cellDecision(x, caller, tok ? [tok] : [], method, path);
               return {
                 outcome: d.outcome,
                 status: d.status,
                 reason: d.reason,
                 policies: d.policies,
-                intended: intendedOverRoutes(routes, method, path, caller, kind, tok),
+                intended: intendedOverRoutes(routes, method, path, caller, tok, trust),
               };
             }),
           );
           for (let ci = 0; ci < callers.length; ci++) {
             const callerName = callers[ci].name;
-            for (let ki = 0; ki < TOKEN_KINDS.length; ki++) {
-              const o = outcomes[ki][groups[ki].of[ci]];
+            for (let pi = 0; pi < principals.length; pi++) {
+              const o = outcomes[pi][groups[pi].of[ci]];
               cells.push({
                 service: serviceName,
                 route: routeLabel,
                 method,
                 path,
                 caller: callerName,
-                token: TOKEN_KINDS[ki],
+                principal: principals[pi].name,
                 outcome: o.outcome,
                 status: o.status,
                 reason: o.reason,
@@ -563,7 +429,8 @@ function buildMatrix(manifests: Manifests, options: MatrixOptions, grouped: bool
   return {
     services: services.map((s) => `${s.workload.namespace}/${s.workload.name}`),
     callers,
-    tokens: [...TOKEN_KINDS],
+    principals,
+    notes,
     cells,
     clientIp,
   };
@@ -574,7 +441,7 @@ export interface Mismatch {
   readonly route: string;
   readonly request: string;
   readonly caller: string;
-  readonly token: TokenKind;
+  readonly principal: string;
   readonly actual: string;
   readonly intended: 'allow' | 'deny' | 'any';
 }
@@ -588,7 +455,7 @@ export function mismatches(m: Matrix): Mismatch[] {
       route: c.route,
       request: `${c.method} ${c.path}`,
       caller: c.caller,
-      token: c.token,
+      principal: c.principal,
       actual: `${c.outcome} ${c.status}`,
       intended: c.intended,
     }));
@@ -608,18 +475,19 @@ function code(c: MatrixCell): string {
   return c.intended !== 'any' && (c.outcome === 'allow') !== (c.intended === 'allow') ? `${a}!` : a;
 }
 
-/** Terminal table: one row per service × request × caller, one column per token kind. */
+/** Terminal table: one row per service × request × caller, one column per principal. */
 export function formatMatrix(m: Matrix): string {
   const rows = new Map<string, MatrixCell[]>();
   for (const c of m.cells) {
     const key = `${c.service}\t${c.method} ${c.path}\t${c.caller}`;
     rows.set(key, [...(rows.get(key) ?? []), c]);
   }
-  const header = ['service', 'request', 'caller', ...m.tokens];
+  const names = m.principals.map((p) => p.name);
+  const header = ['service', 'request', 'caller', ...names];
   const body = [...rows.entries()].map(([key, cells]) => [
     ...key.split('\t'),
-    ...m.tokens.map((t) => {
-      const c = cells.find((x) => x.token === t);
+    ...names.map((t) => {
+      const c = cells.find((x) => x.principal === t);
       return c ? code(c) : '-';
     }),
   ]);
@@ -631,6 +499,7 @@ export function formatMatrix(m: Matrix): string {
       .trimEnd();
   const n = mismatches(m).length;
   return [
+    ...m.notes.map((note) => `# ${note}`),
     line(header),
     ...body.map(line),
     '',

@@ -16,6 +16,8 @@ export interface K8sObject {
   readonly kind: string;
   readonly metadata: ObjectMeta;
   readonly spec?: Record<string, unknown>;
+  /** A ConfigMap's data (the engine reads Keycloak realms from it). */
+  readonly data?: Record<string, unknown>;
   /** Where the object came from: `file#documentIndex`. */
   readonly source: string;
 }

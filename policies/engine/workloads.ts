@@ -6,6 +6,8 @@ export interface Workload {
   readonly namespace: string;
   /** Pod template labels. */
   readonly labels: Record<string, string>;
+  /** Pod template annotations. */
+  readonly annotations: Readonly<Partial<Record<string, string>>>;
   readonly serviceAccount: string;
   /** Container ports. */
   readonly ports: readonly number[];
@@ -53,6 +55,7 @@ export function workloadsOf(m: Manifests): Workload[] {
       name: obj.metadata.name,
       namespace: obj.metadata.namespace ?? 'default',
       labels: isRecord(meta.labels) ? (meta.labels as Record<string, string>) : {},
+      annotations: isRecord(meta.annotations) ? (meta.annotations as Record<string, string>) : {},
       serviceAccount:
         typeof spec.serviceAccountName === 'string' ? spec.serviceAccountName : 'default',
       ports,
@@ -71,6 +74,7 @@ export function ingressGateway(m: Manifests, rootNamespace: string): Workload {
       name: 'istio-ingressgateway',
       namespace: rootNamespace,
       labels: { ...INGRESS_GATEWAY_LABELS },
+      annotations: {},
       serviceAccount: 'istio-ingressgateway-service-account',
       ports: [8080, 8443],
       object: undefined,

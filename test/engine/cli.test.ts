@@ -1,4 +1,6 @@
 import { spawnSync } from 'node:child_process';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
 const ROOT = process.cwd();
@@ -128,8 +130,63 @@ describe('meshward matrix', () => {
     const r = run(['matrix', '--manifests', SHOP, '--json']);
     expect(r.code).toBe(0);
     const m = JSON.parse(r.stdout) as { cells: unknown[]; mismatches: unknown[] };
-    expect(m.cells.length).toBe(180);
+    expect(m.cells.length).toBe(210);
     expect(m.mismatches).toEqual([]);
+  });
+
+  it("GIVEN --realm with a realm export WHEN the matrix is printed THEN its columns are the realm's principals", () => {
+    const dir = mkdtempSync(join(tmpdir(), 'mw-realm-'));
+    const file = join(dir, 'shop.json');
+    writeFileSync(
+      file,
+      JSON.stringify({
+        realm: 'shop',
+        roles: { realm: [{ name: 'USER' }] },
+        clientScopes: [
+          {
+            name: 'basic',
+            protocolMappers: [{ protocolMapper: 'oidc-sub-mapper', config: {} }],
+            attributes: { 'include.in.token.scope': 'false' },
+          },
+          {
+            name: 'api',
+            attributes: { 'include.in.token.scope': 'false' },
+            protocolMappers: [
+              {
+                protocolMapper: 'oidc-audience-mapper',
+                config: { 'included.custom.audience': 'shop-api' },
+              },
+              {
+                protocolMapper: 'oidc-usermodel-realm-role-mapper',
+                config: { 'claim.name': 'realm_access.roles' },
+              },
+            ],
+          },
+        ],
+        clients: [{ clientId: 'web', publicClient: true, defaultClientScopes: ['basic', 'api'] }],
+        users: [{ username: 'ann', realmRoles: ['USER'] }],
+      }),
+    );
+
+    const r = run(['matrix', '--manifests', SHOP, '--realm', file]);
+
+    expect(r.stdout.split('\n')[0]).toBe(
+      `# principals of realm 'shop' (${file}, issuer https://auth.example.com/realms/shop): USER = ann`,
+    );
+    expect(r.stdout.split('\n')[1]).toMatch(/caller\s+no token\s+USER\s+forged\s+other issuer$/);
+  });
+
+  it('rejects a --realm file whose realm matches no issuer, naming the file and the issuers', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'mw-realm-'));
+    const file = join(dir, 'other.json');
+    writeFileSync(file, JSON.stringify({ realm: 'other' }));
+
+    const r = run(['matrix', '--manifests', SHOP, '--realm', file]);
+
+    expect(r.code).toBe(2);
+    expect(r.stderr).toBe(
+      `meshward: realm file '${file}' (realm 'other'): no RequestAuthentication issuer ends in /realms/other (issuers: https://auth.example.com/realms/shop)\n`,
+    );
   });
 
   it('prints mermaid with --mermaid', () => {

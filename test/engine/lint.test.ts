@@ -6,6 +6,7 @@ import {
   loadManifests,
   parseManifests,
 } from '../../policies/engine/index.js';
+import { meshScopes } from '../support/realm-export.js';
 
 const FIXTURES = join(process.cwd(), 'test/engine/fixtures');
 
@@ -43,6 +44,53 @@ const sel = '  selector: { matchLabels: { app: api } }\n';
 function findings(yaml: string): Finding[] {
   return lint({ objects: parseManifests(BASE + yaml, 'lint.yaml') });
 }
+
+/** A small Keycloak realm as dist/ carries it: a ConfigMap annotated with its issuer. */
+const KC_ISSUER = 'https://kc.example.com/realms/demo';
+const REALM_JSON = {
+  realm: 'demo',
+  roles: { realm: [{ name: 'USER' }, { name: 'ADMIN' }] },
+  clientScopes: [...meshScopes('aud'), { name: 'read' }],
+  clients: [
+    {
+      clientId: 'web',
+      publicClient: true,
+      defaultClientScopes: ['basic', 'roles', 'aud'],
+      optionalClientScopes: ['read'],
+    },
+    {
+      clientId: 'job',
+      publicClient: false,
+      standardFlowEnabled: false,
+      serviceAccountsEnabled: true,
+      defaultClientScopes: ['basic', 'roles', 'aud'],
+    },
+  ],
+  users: [
+    { username: 'u', realmRoles: ['USER'] },
+    { username: 'service-account-job', serviceAccountClientId: 'job', realmRoles: ['ADMIN'] },
+  ],
+  scopeMappings: [],
+};
+function realmYaml(json: object = REALM_JSON, audiences = '[api]'): string {
+  return `apiVersion: v1
+kind: ConfigMap
+metadata: { name: kc-realm, namespace: auth, annotations: { meshward.io/issuer: '${KC_ISSUER}' } }
+data:
+  demo.json: '${JSON.stringify(json)}'
+---
+apiVersion: security.istio.io/v1
+kind: RequestAuthentication
+metadata: { name: jwt, namespace: shop }
+spec: { jwtRules: [{ issuer: '${KC_ISSUER}', audiences: ${audiences} }] }
+---
+`;
+}
+/** An ALLOW rule for the realm's tokens with `when` conditions. */
+const tokenRule = (when: string) =>
+  policy(
+    `${sel}  rules: [{ from: [{ source: { requestPrincipals: ['${KC_ISSUER}/*'] } }], when: [${when}] }]`,
+  );
 
 const CASES: [string, string][] = [
   [
@@ -119,6 +167,31 @@ const CASES: [string, string][] = [
     'MW109',
     `apiVersion: security.istio.io/v1\nkind: PeerAuthentication\nmetadata: { name: api, namespace: shop }\nspec: { selector: { matchLabels: { app: api } }, mtls: { mode: STRCT } }\n---\n`,
   ],
+  ['MW201', realmYaml() + tokenRule(`{ key: 'request.auth.claims[groups]', values: [admins] }`)],
+  [
+    'MW202',
+    realmYaml() +
+      tokenRule(`{ key: 'request.auth.claims[realm_access][roles]', values: [AUDITOR] }`),
+  ],
+  ['MW203', realmYaml() + tokenRule(`{ key: 'request.auth.claims[scope]', values: [write] }`)],
+  [
+    'MW204',
+    realmYaml(REALM_JSON, '[other-api]') +
+      tokenRule(`{ key: 'request.auth.claims[realm_access][roles]', values: [USER] }`),
+  ],
+  ['MW205', realmYaml() + tokenRule(`{ key: request.auth.presenter, values: [billing] }`)],
+  [
+    'MW206',
+    realmYaml({
+      ...REALM_JSON,
+      clients: REALM_JSON.clients.map((c) => ({ ...c, defaultClientScopes: ['roles', 'aud'] })),
+    }) + tokenRule(`{ key: 'request.auth.claims[realm_access][roles]', values: [USER] }`),
+  ],
+  ['MW207', realmYaml() + tokenRule(`{ key: 'request.auth.claims[scope]', values: [read] }`)],
+  [
+    'MW208',
+    realmYaml() + tokenRule(`{ key: 'request.auth.claims[realm_access][roles]', values: [USER] }`),
+  ],
 ];
 
 describe('lint', () => {
@@ -154,6 +227,44 @@ describe('lint', () => {
     ).toEqual([]);
   });
 
+  describe('the realm ↔ policy contract (MW2xx)', () => {
+    const messages = (yaml: string, code: string) =>
+      findings(yaml)
+        .filter((f) => f.code === code)
+        .map((f) => `${f.severity} ${f.object}: ${f.message}`);
+
+    it('names the rule, the claim and the realm', () => {
+      expect(messages(CASES.find(([c]) => c === 'MW202')?.[1] ?? '', 'MW202')).toEqual([
+        "error AuthorizationPolicy shop/p: rule 0 requires role 'AUDITOR', which realm 'demo' does not define (roles: USER, ADMIN)",
+      ]);
+      expect(messages(CASES.find(([c]) => c === 'MW201')?.[1] ?? '', 'MW201')).toEqual([
+        "error AuthorizationPolicy shop/p: rule 0 checks claim 'groups', which no mapper of realm 'demo' puts into access tokens (its roles are in 'realm_access.roles')",
+      ]);
+    });
+
+    it('GIVEN a scope alone on a route THEN it is an error while any user can obtain it, and not once it is granted to a role', () => {
+      const rule = tokenRule(`{ key: 'request.auth.claims[scope]', values: [read] }`);
+      const granted = { ...REALM_JSON, scopeMappings: [{ clientScope: 'read', roles: ['ADMIN'] }] };
+
+      expect(messages(realmYaml() + rule, 'MW207')).toEqual([
+        "error AuthorizationPolicy shop/p: scope 'read' guards every request but any user of public client 'web' can obtain it: grant it to roles, or require a role on the route",
+      ]);
+      expect(messages(realmYaml(granted) + rule, 'MW207')).toEqual([]);
+    });
+
+    it('warns about what a client can obtain that no policy checks', () => {
+      expect(messages(CASES.find(([c]) => c === 'MW208')?.[1] ?? '', 'MW208')).toEqual([
+        "warning ConfigMap auth/kc-realm: client 'web' of realm 'demo' can obtain scope 'read', which no policy checks",
+        "warning ConfigMap auth/kc-realm: the service account of client 'job' of realm 'demo' holds role 'ADMIN', which no policy checks",
+      ]);
+    });
+
+    it('GIVEN no realm in the manifests THEN no MW2xx finding', () => {
+      const yaml = tokenRule(`{ key: 'request.auth.claims[groups]', values: [admins] }`);
+      expect(findings(yaml).filter((f) => f.code.startsWith('MW2'))).toEqual([]);
+    });
+  });
+
   describe('MW001 and the meshward.io/routes intent', () => {
     const RA = `apiVersion: security.istio.io/v1\nkind: RequestAuthentication\nmetadata: { name: jwt, namespace: shop }\nspec: { jwtRules: [{ issuer: https://i }] }\n---\n`;
     const ALLOW_GATEWAY = policy(
@@ -171,7 +282,7 @@ describe('lint', () => {
         .map((f) => `${f.severity}: ${f.message}`);
 
     it('GIVEN every declared route public THEN tokenless access is reported as info, by intent', () => {
-      const routes = '[{"methods":["GET"],"paths":["/"],"public":true}]';
+      const routes = '{"v":1,"routes":[{"methods":["GET"],"paths":["/"],"public":true}]}';
       expect(annotated(routes)).not.toEqual(BASE);
       expect(mw001(annotated(routes))).toEqual([
         'info: tokenless requests pass on [api], public by their meshward.io/routes intent',
@@ -179,7 +290,7 @@ describe('lint', () => {
     });
 
     it('GIVEN the all-public intent on the Service only THEN it is read there, as the matrix does', () => {
-      const routes = '[{"methods":["GET"],"paths":["/"],"public":true}]';
+      const routes = '{"v":1,"routes":[{"methods":["GET"],"paths":["/"],"public":true}]}';
       const serviceAnnotated = BASE.replace(
         'kind: Service\nmetadata: { name: api, namespace: shop }',
         `kind: Service\nmetadata: { name: api, namespace: shop, annotations: { meshward.io/routes: '${routes}' } }`,

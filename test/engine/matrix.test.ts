@@ -16,9 +16,10 @@ const SHOP = join(process.cwd(), 'test/engine/fixtures/shop.yaml');
 
 describe('matrix', () => {
   const m = matrix(loadManifests([SHOP]));
-  const cell = (path: string, caller: string, tokenKind: string, method = 'GET') =>
+  const cell = (path: string, caller: string, principal: string, method = 'GET') =>
     m.cells.find(
-      (c) => c.path === path && c.caller === caller && c.token === tokenKind && c.method === method,
+      (c) =>
+        c.path === path && c.caller === caller && c.principal === principal && c.method === method,
     );
 
   it('lists the gateway, every service identity and a plaintext client as callers', () => {
@@ -31,39 +32,68 @@ describe('matrix', () => {
     ]);
   });
 
-  it('covers every caller × route × token kind', () => {
-    // orders: 1 + 2 + 1 requests, payments: 1 + 1 requests; 5 callers; 6 token kinds
-    expect(m.cells).toHaveLength((4 + 2) * 5 * 6);
+  it('GIVEN no realm WHEN the matrix is built THEN its columns are the claim values the policies check, and its header says so', () => {
+    expect(m.principals.map((p) => p.name)).toEqual([
+      'no token',
+      'any token',
+      'realm_access.roles=USER',
+      'scope=admin:read',
+      'azp=reconciler',
+      'forged',
+      'other issuer',
+    ]);
+    expect(m.notes).toEqual([
+      expect.stringContaining(
+        'claims derived from the policies for issuer https://auth.example.com/realms/shop: no realm is known',
+      ),
+    ]);
+    expect(formatMatrix(m).split('\n')[0]).toMatch(/^# claims derived from the policies/);
+  });
+
+  it('covers every caller × route × principal', () => {
+    // orders: 1 + 2 + 1 requests, payments: 1 + 1 requests; 5 callers; 7 principals
+    expect(m.cells).toHaveLength((4 + 2) * 5 * 7);
   });
 
   it('decides each cell with the engine and the intent', () => {
-    expect(cell('/api/orders', 'internet (gateway)', 'user')).toMatchObject({
+    expect(cell('/api/orders', 'internet (gateway)', 'realm_access.roles=USER')).toMatchObject({
       outcome: 'allow',
       intended: 'allow',
     });
-    expect(cell('/api/orders', 'internet (gateway)', 'none')).toMatchObject({
+    expect(cell('/api/orders', 'internet (gateway)', 'any token')).toMatchObject({
       outcome: 'deny',
       intended: 'deny',
     });
-    expect(cell('/api/orders', 'internet (gateway)', 'invalid')).toMatchObject({
+    expect(cell('/api/orders', 'internet (gateway)', 'no token')).toMatchObject({
+      outcome: 'deny',
+      intended: 'deny',
+    });
+    expect(cell('/api/orders', 'internet (gateway)', 'forged')).toMatchObject({
       outcome: 'unauthenticated',
       status: 401,
     });
-    expect(cell('/api/orders', 'plaintext', 'user')).toMatchObject({ outcome: 'reset', status: 0 });
-    expect(cell('/api/orders/admin/all', 'internet (gateway)', 'user+admin:read')).toMatchObject({
+    expect(cell('/api/orders', 'internet (gateway)', 'other issuer')).toMatchObject({
+      outcome: 'unauthenticated',
+      intended: 'deny',
+    });
+    expect(cell('/api/orders', 'plaintext', 'realm_access.roles=USER')).toMatchObject({
+      outcome: 'reset',
+      status: 0,
+    });
+    expect(cell('/api/orders/admin/all', 'internet (gateway)', 'scope=admin:read')).toMatchObject({
       outcome: 'allow',
     });
-    expect(cell('/api/orders/admin/all', 'internet (gateway)', 'admin')).toMatchObject({
-      outcome: 'deny',
-    });
-    expect(cell('/api/public/o-1', 'internet (gateway)', 'none')).toMatchObject({
+    expect(
+      cell('/api/orders/admin/all', 'internet (gateway)', 'realm_access.roles=USER'),
+    ).toMatchObject({ outcome: 'deny' });
+    expect(cell('/api/public/o-1', 'internet (gateway)', 'no token')).toMatchObject({
       outcome: 'allow',
       intended: 'allow',
     });
-    expect(cell('/api/internal/reconcile', 'shop/reconciler', 'client', 'POST')).toMatchObject({
-      outcome: 'allow',
-    });
-    expect(cell('/api/internal/reconcile', 'shop/orders', 'client', 'POST')).toMatchObject({
+    expect(
+      cell('/api/internal/reconcile', 'shop/reconciler', 'azp=reconciler', 'POST'),
+    ).toMatchObject({ outcome: 'allow' });
+    expect(cell('/api/internal/reconcile', 'shop/orders', 'azp=reconciler', 'POST')).toMatchObject({
       outcome: 'deny',
     });
   });
@@ -72,7 +102,7 @@ describe('matrix', () => {
     expect(mismatches(m)).toEqual([]);
   });
 
-  it('names route, caller and token of a mismatch', () => {
+  it('names route, caller and principal of a mismatch', () => {
     // GIVEN the public rule widened by mistake to every path under /api
     const text = readFileSync(SHOP, 'utf8').replace(
       "paths: ['/api/public/{*}']",
@@ -84,7 +114,7 @@ describe('matrix', () => {
       route: 'GET,POST /api/orders',
       request: 'GET /api/orders',
       caller: 'internet (gateway)',
-      token: 'none',
+      principal: 'no token',
       actual: 'allow 200',
       intended: 'deny',
     });
@@ -92,7 +122,7 @@ describe('matrix', () => {
 
   it('renders a table and a mermaid flowchart', () => {
     const table = formatMatrix(m);
-    expect(table.split('\n')[0]).toMatch(/^service\s+request\s+caller\s+none\s+user\s+admin/);
+    expect(table.split('\n')[1]).toMatch(/^service\s+request\s+caller\s+no token\s+any token/);
     expect(table).toContain('0 mismatch(es)');
     const mermaid = formatMermaid(m);
     expect(mermaid.startsWith('flowchart LR\n')).toBe(true);
@@ -101,19 +131,14 @@ describe('matrix', () => {
 });
 
 describe('routes annotation', () => {
-  it('parses the annotation shape', () => {
+  it('parses version 1', () => {
     expect(
-      parseRoutes('[{"methods":null,"paths":["/a"],"public":true}]', 'Deployment shop/a'),
+      parseRoutes(
+        '{"v":1,"routes":[{"methods":null,"paths":["/a"],"public":true}]}',
+        'Deployment shop/a',
+      ),
     ).toEqual([
-      {
-        methods: null,
-        paths: ['/a'],
-        public: true,
-        roles: [],
-        scopes: [],
-        clients: [],
-        principals: [],
-      },
+      { methods: null, paths: ['/a'], principals: [], public: true, audiences: [], when: [] },
     ]);
   });
 
@@ -123,9 +148,41 @@ describe('routes annotation', () => {
     );
   });
 
-  it('throws when paths are not strings', () => {
-    expect(() => parseRoutes('[{"paths":[1]}]', 'Service shop/a')).toThrow(
-      'Service shop/a: meshward.io/routes[0].paths must be an array of strings, got [1]',
+  it('throws when the annotation has the format before version 1', () => {
+    expect(() => parseRoutes('[{"paths":["/a"]}]', 'Deployment shop/a')).toThrow(
+      'Deployment shop/a: meshward.io/routes is an array (the format before version 1); re-synthesize, or write {"v":1,"routes":[...]}',
+    );
+  });
+
+  it.each([
+    ['{"v":2,"routes":[]}', 'version 2 is not supported (this meshward reads version 1)'],
+    [
+      '{"v":1,"routes":[{"paths":[1],"public":true}]}',
+      '.routes[0].paths must be an array of strings, got [1]',
+    ],
+    [
+      '{"v":1,"routes":[{"paths":["/a"],"public":"false"}]}',
+      '.routes[0].public must be true or false, got "false"',
+    ],
+    [
+      '{"v":1,"routes":[{"paths":["/a"],"methods":"GET","public":true}]}',
+      '.routes[0].methods must be an array of strings, got "GET"',
+    ],
+    [
+      '{"v":1,"routes":[{"paths":["/a"],"public":false}]}',
+      ".routes[0]: a route that is not public needs 'issuer'",
+    ],
+    [
+      '{"v":1,"routes":[{"paths":["/a"],"public":true,"roles":["X"]}]}',
+      ".routes[0]: unknown field 'roles'",
+    ],
+    [
+      '{"v":1,"routes":[{"methods":null,"paths":["/a"],"public":false,"issuer":"i","when":[{"key":"k","values":[]}]}]}',
+      '.routes[0].when[0].values is empty',
+    ],
+  ])('throws on %s, naming the field', (text, message) => {
+    expect(() => parseRoutes(text, 'Service shop/a')).toThrow(
+      `Service shop/a: meshward.io/routes${message.startsWith('.') ? '' : ': '}${message}`,
     );
   });
 
@@ -150,7 +207,7 @@ metadata:
   name: ${app}
   namespace: ${ns}
   annotations:
-    meshward.io/routes: '${JSON.stringify(routes)}'
+    meshward.io/routes: '${JSON.stringify({ v: 1, routes })}'
 spec:
   template:
     metadata: { labels: { app: ${app}, version: v1 } }
@@ -173,14 +230,17 @@ ${meta}spec:
 ${spec}
 ---
 `;
-  const route = (paths: string[], extra: Record<string, unknown> = {}) => ({
+  const route = (
+    paths: string[],
+    { clients, ...extra }: { clients?: string[] } & Record<string, unknown> = {},
+  ) => ({
     methods: ['GET', 'POST'],
     paths,
-    public: false,
-    roles: [],
-    scopes: [],
-    clients: [],
     principals: [],
+    public: false,
+    issuer: ISSUER,
+    audiences: ['api'],
+    when: clients ? [{ key: 'request.auth.presenter', values: clients }] : [],
     ...extra,
   });
   const p = (ns: string, sa: string) => `cluster.local/ns/${ns}/sa/${sa}`;
@@ -217,7 +277,7 @@ spec: { mtls: { mode: STRICT } }
     workload('ns-a', 'a1', [
       route(['/api/a1'], { principals: [p('ns-a', 'a2'), p('ns-b', 'b2')] }),
       route(['/api/a1/client'], { clients: ['b2'] }),
-      route(['/api/public/*'], { methods: ['GET'], public: true }),
+      route(['/api/public/*'], { methods: ['GET'], public: true, issuer: undefined }),
     ]),
     policy(
       'ns-a',
@@ -296,31 +356,45 @@ spec: { mtls: { mode: STRICT } }
     expect(grouped).toEqual(perCell);
   });
 
-  it('distinguishes callers of one namespace where the policies do', () => {
+  it('derives its columns from the claims the policies check: azp, a named subject, any token', () => {
+    expect(matrix(manifests).principals.map((x) => x.name)).toEqual([
+      'no token',
+      'any token',
+      'azp=b2',
+      'azp=c1',
+      'sub=service-account-a1',
+      'azp=a1',
+      'forged',
+      'other issuer',
+    ]);
+  });
+
+  it('distinguishes callers of one namespace, and tokens, where the policies do', () => {
     const m = matrix(manifests);
-    const at = (service: string, path: string, caller: string, token: string) =>
+    const at = (service: string, path: string, caller: string, principal: string) =>
       m.cells.find(
         (c) =>
           c.service === service &&
           c.path === path &&
           c.caller === caller &&
-          c.token === token &&
+          c.principal === principal &&
           c.method === 'GET',
       )?.outcome;
-    expect(at('ns-a/a1', '/api/a1', 'ns-a/a2', 'none')).toBe('allow');
-    expect(at('ns-a/a1', '/api/a1', 'ns-a/a3', 'none')).toBe('deny');
-    expect(at('ns-a/a1', '/api/a1', 'ns-b/b1', 'user')).toBe('allow');
-    expect(at('ns-a/a1', '/api/a1', 'ns-b/b1', 'none')).toBe('deny');
-    expect(at('ns-a/a1', '/api/a1/client', 'ns-b/b2', 'client')).toBe('allow');
-    expect(at('ns-a/a1', '/api/a1/client', 'ns-b/b1', 'client')).toBe('deny');
-    expect(at('ns-a/a2', '/api/a2', 'ns-a/a1', 'none')).toBe('allow');
-    expect(at('ns-a/a2', '/api/a2', 'ns-a/a3', 'none')).toBe('deny');
-    expect(at('ns-b/b1', '/api/b1', 'ns-c/c1', 'client')).toBe('allow');
-    expect(at('ns-b/b1', '/api/b1', 'ns-c/c2', 'client')).toBe('deny');
-    expect(at('ns-b/b1', '/api/b1', 'ns-a/a1', 'client')).toBe('allow');
-    expect(at('ns-b/b1', '/api/b1', 'ns-a/a3', 'none')).toBe('allow');
-    expect(at('ns-b/b2', '/api/b2/ext', 'ns-c/c1', 'none')).toBe('allow');
-    expect(at('ns-b/b2', '/api/b2/ext', 'ns-c/c2', 'none')).toBe('deny');
+    expect(at('ns-a/a1', '/api/a1', 'ns-a/a2', 'no token')).toBe('allow');
+    expect(at('ns-a/a1', '/api/a1', 'ns-a/a3', 'no token')).toBe('deny');
+    expect(at('ns-a/a1', '/api/a1', 'ns-b/b1', 'any token')).toBe('allow');
+    expect(at('ns-a/a1', '/api/a1', 'ns-b/b1', 'no token')).toBe('deny');
+    expect(at('ns-a/a1', '/api/a1/client', 'ns-b/b1', 'azp=b2')).toBe('allow');
+    expect(at('ns-a/a1', '/api/a1/client', 'ns-b/b1', 'azp=c1')).toBe('deny');
+    expect(at('ns-a/a2', '/api/a2', 'ns-a/a1', 'no token')).toBe('allow');
+    expect(at('ns-a/a2', '/api/a2', 'ns-a/a3', 'no token')).toBe('deny');
+    expect(at('ns-b/b1', '/api/b1', 'ns-c/c2', 'azp=c1')).toBe('allow');
+    expect(at('ns-b/b1', '/api/b1', 'ns-c/c2', 'any token')).toBe('deny');
+    expect(at('ns-b/b1', '/api/b1', 'ns-c/c2', 'sub=service-account-a1')).toBe('allow');
+    expect(at('ns-b/b1', '/api/b1', 'ns-a/a3', 'no token')).toBe('allow');
+    expect(at('ns-b/b1', '/api/b1', 'ns-a/a2', 'no token')).toBe('deny');
+    expect(at('ns-b/b2', '/api/b2/ext', 'ns-c/c1', 'no token')).toBe('allow');
+    expect(at('ns-b/b2', '/api/b2/ext', 'ns-c/c2', 'no token')).toBe('deny');
   });
 
   it('equals the per-cell evaluation on the shop fixture', () => {
