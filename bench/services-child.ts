@@ -4,7 +4,8 @@
  *   mesh, verify  order-service as the harness starts it (silent logs, in-memory store)
  *   verify-uncached  verify mode with JWT_CACHE_SIZE=0: jose checks the signature every time
  *   bare          a plain Express app whose one handler returns BENCH_BODY as JSON
- * Reads BENCH_ISSUER, BENCH_AUDIENCE, BENCH_JWKS_URI (verify), BENCH_BODY (bare).
+ * Reads BENCH_ISSUER, BENCH_AUDIENCE, BENCH_ROUTES (order-service's `meshward.io/routes`
+ * from dist/), BENCH_JWKS_URI (verify), BENCH_BODY (bare).
  * Started with an IPC channel: sends `{ url }` once listening, answers any message with
  * its `process.cpuUsage()`, and exits when the channel closes (the benchmark ended or
  * died) or after BENCH_MAX_LIFETIME_MS (default 10 min), whichever comes first.
@@ -29,6 +30,7 @@ async function start(): Promise<{ url: string; stop: () => Promise<void> }> {
       authMode: kind === 'mesh' ? 'mesh' : 'verify',
       issuer: env('BENCH_ISSUER'),
       audience: env('BENCH_AUDIENCE'),
+      routes: env('BENCH_ROUTES'),
       ...(kind === 'mesh' ? {} : { jwksUri: env('BENCH_JWKS_URI') }),
       ...(kind === 'verify-uncached' ? { jwtCacheSize: 0 } : {}),
     });

@@ -30,6 +30,9 @@
  * it spent per request: less noisy than requests/s on a shared machine, it shows where
  * the difference comes from.
  *
+ * order-service enforces its route intent as deployed (the `meshward.io/routes` annotation
+ * of its Deployment in dist/shop.yaml), so every request also passes the route guard.
+ *
  * Tokens are RS256 (Keycloak's default) for the realm's issuer and audience, signed
  * with the unit tests' throwaway key pair, whose JWKS this process serves on loopback.
  * Run alone: `npx tsx bench/services.bench.ts` (exit 1 under target).
@@ -43,7 +46,7 @@ import autocannon from 'autocannon';
 
 import { SHOP_AUDIENCE, SHOP_ISSUER } from '../policies/realm.js';
 import { CATALOG } from '../services/order-service/catalog.js';
-import { createTestIssuer } from '../test/services/support.js';
+import { createTestIssuer, distRoutes } from '../test/services/support.js';
 
 import { median, pairedRatio, type Row, runAlone } from './table.js';
 
@@ -303,6 +306,7 @@ export async function benchServices(options: ServicesBenchOptions = {}): Promise
   const env = {
     BENCH_ISSUER: SHOP_ISSUER,
     BENCH_AUDIENCE: SHOP_AUDIENCE,
+    BENCH_ROUTES: distRoutes('order-service'),
     BENCH_JWKS_URI: jwksUri,
   };
   const samples: Record<Kind, Sample[]> = {

@@ -1,5 +1,5 @@
 /**
- * Builds shop-web's browser bundle into services/build/shop-web/public (git-ignored):
+ * Builds shop-web's browser bundle into services/build/services/shop-web/public (git-ignored):
  *   index.html, assets/app.css   copied from services/shop-web/static/
  *   assets/app.js                services/shop-web/src/main.ts bundled by esbuild (with oidc-client-ts)
  *   config.json                  generated from the intent (policies/shop-web.ts), validated
@@ -18,7 +18,7 @@ import {
 } from '../services/shop-web/src/client-config.js';
 
 const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), '..');
-export const DEFAULT_OUT_DIR = join(repoRoot, 'services/build/shop-web/public');
+export const DEFAULT_OUT_DIR = join(repoRoot, 'services/build/services/shop-web/public');
 const source = join(repoRoot, 'services/shop-web');
 
 /** Writes only config.json (validated) into `outDir`. */

@@ -5,6 +5,7 @@ import { HttpError } from '../shared/errors.js';
 import { createIdentityResolver, hasRole } from '../shared/identity.js';
 import type { Logger } from '../shared/logger.js';
 import { createLogger } from '../shared/logger.js';
+import { createRouteGuard } from '../shared/route-guard.js';
 import type { Lifecycle } from '../shared/web.js';
 import { authenticatedRoutes, createServiceApp, requestIdOf, requireJson } from '../shared/web.js';
 import type { AdminStatsView, CatalogView, OrderView } from './api.js';
@@ -89,7 +90,9 @@ function view(o: Order): OrderView {
 
 /**
  * order-service. The mesh enforces who may reach which route (roles, scopes, callers);
- * the app keeps what the mesh cannot see: ownership of an order.
+ * the app enforces the same roles and scopes again from its route intent
+ * (`config.auth.routes`, see `createRouteGuard`) and keeps what the mesh cannot see:
+ * ownership of an order.
  */
 export function createOrderApp(options: OrderAppOptions): Express {
   const { config } = options;
@@ -102,7 +105,7 @@ export function createOrderApp(options: OrderAppOptions): Express {
     options.keySet ? { keySet: options.keySet } : {},
   );
   return createServiceApp({ logger, lifecycle: options.lifecycle }, (app) => {
-    const api = authenticatedRoutes(app, resolve);
+    const api = authenticatedRoutes(app, resolve, createRouteGuard(config.auth));
 
     // The busiest routes first: every route registered before them is tried on each request.
     api.get('/api/orders', async (_req, res, caller) => {

@@ -20,6 +20,11 @@ export interface LocalOrderServiceOptions {
   readonly paymentServiceUrl?: string;
   /** JWT_CACHE_SIZE; 0 verifies or decodes every token. @default the service's default */
   readonly jwtCacheSize?: number;
+  /**
+   * MESHWARD_ROUTES: the route intent the service enforces, the `meshward.io/routes`
+   * annotation of its Deployment's pod template in dist/shop.yaml (never a hand-written copy).
+   */
+  readonly routes: string;
 }
 
 /**
@@ -35,6 +40,7 @@ export async function startLocalOrderService(
     JWT_AUDIENCE: options.audience,
     JWKS_URI: options.jwksUri ?? (options.keySet ? 'http://127.0.0.1:9/unused' : undefined),
     JWT_CACHE_SIZE: options.jwtCacheSize?.toString(),
+    MESHWARD_ROUTES: options.routes,
   });
   const logger = createLogger('order-service', 'silent');
   const lifecycle: Lifecycle = { ready: false, shuttingDown: false };

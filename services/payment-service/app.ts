@@ -4,6 +4,7 @@ import { HttpError } from '../shared/errors.js';
 import { createIdentityResolver, hasRole } from '../shared/identity.js';
 import type { Logger } from '../shared/logger.js';
 import { createLogger } from '../shared/logger.js';
+import { createRouteGuard } from '../shared/route-guard.js';
 import type { Lifecycle } from '../shared/web.js';
 import { authenticatedRoutes, createServiceApp, requestIdOf, requireJson } from '../shared/web.js';
 import type { PaymentServiceConfig } from './config.js';
@@ -85,8 +86,10 @@ function view(p: Payment): Record<string, unknown> {
 
 /**
  * payment-service. The mesh decides who may call which route (order-service with a
- * user token for payments, the reconciler for reconcile); the app keeps idempotency and
- * ownership.
+ * user token for payments, the reconciler for reconcile); the app enforces the token side
+ * of the same rules again from its route intent (`config.auth.routes`, see
+ * `createRouteGuard`: roles, the reconciler's `azp`, not the calling workload) and keeps
+ * idempotency and ownership.
  */
 export function createPaymentApp(options: PaymentAppOptions): Express {
   const logger = options.logger ?? createLogger('payment-service', options.config.logLevel);
@@ -96,7 +99,7 @@ export function createPaymentApp(options: PaymentAppOptions): Express {
     options.keySet ? { keySet: options.keySet } : {},
   );
   return createServiceApp({ logger, lifecycle: options.lifecycle }, (app) => {
-    const api = authenticatedRoutes(app, resolve);
+    const api = authenticatedRoutes(app, resolve, createRouteGuard(options.config.auth));
 
     api.post('/api/payments', async (req, res, caller) => {
       requireJson(req);

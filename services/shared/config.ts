@@ -1,3 +1,8 @@
+import type { ClaimFormat, ClaimPath } from '../../contract/claims.js';
+import { decodeClaimPath, KEYCLOAK_ROLES_CLAIM } from '../../contract/claims.js';
+import { INTENT_ENV, parseClaimFormat } from '../../contract/intent-env.js';
+import type { RouteEntry } from '../../contract/routes.js';
+import { parseRoutes, ROUTES_ANNOTATION } from '../../contract/routes.js';
 import { ConfigError } from './errors.js';
 import type { LogLevel } from './logger.js';
 import { LOG_LEVELS } from './logger.js';
@@ -21,6 +26,16 @@ export interface AuthConfig {
    * (`verify`) or the decoding (`mesh`) until it expires; 0 disables. See `VerifiedTokenCache`.
    */
   readonly cacheSize: number;
+  /** The claim holding the caller's roles (`JWT_ROLES_CLAIM`). @default ['realm_access', 'roles'] */
+  readonly rolesClaim: ClaimPath;
+  /** How the roles claim holds several roles (`JWT_ROLES_CLAIM_FORMAT`). @default 'list' */
+  readonly rolesClaimFormat: ClaimFormat;
+  /**
+   * The service's own route intent (`MESHWARD_ROUTES`: the pod's `meshward.io/routes`
+   * annotation), the route list the mesh's policies are compiled from. The route guard
+   * enforces it too. See `createRouteGuard`.
+   */
+  readonly routes: readonly RouteEntry[];
 }
 
 export interface BaseConfig {
@@ -113,9 +128,53 @@ export function parseLogLevel(env: Env): LogLevel {
   return raw as LogLevel;
 }
 
+const ROUTES_ENV = INTENT_ENV.routes;
+
 /**
- * Parses AUTH_MODE, JWT_ISSUER, JWT_AUDIENCE, JWKS_URI, JWT_CLOCK_TOLERANCE_SECONDS and
- * JWT_CACHE_SIZE.
+ * Parses MESHWARD_ROUTES (required: the route intent the service enforces) with the
+ * contract's `parseRoutes`; a missing or malformed value is a ConfigError saying why.
+ */
+export function parseRoutesEnv(env: Env): RouteEntry[] {
+  const text = env[ROUTES_ENV]?.trim();
+  if (text === undefined || text === '') {
+    throw new ConfigError(
+      `${ROUTES_ENV} is not set: the service enforces its ${ROUTES_ANNOTATION} intent (the ` +
+        'MeshService construct sets it from the pod annotation; for a local run copy the ' +
+        'annotation from dist/)',
+    );
+  }
+  try {
+    return parseRoutes(text, ROUTES_ENV);
+  } catch (err) {
+    throw new ConfigError((err as Error).message);
+  }
+}
+
+/** Parses JWT_ROLES_CLAIM (`realm_access.roles` unless set) and JWT_ROLES_CLAIM_FORMAT. */
+export function parseRolesClaim(env: Env): { path: ClaimPath; format: ClaimFormat } {
+  const raw = env[INTENT_ENV.rolesClaim]?.trim();
+  let path: ClaimPath = KEYCLOAK_ROLES_CLAIM;
+  if (raw !== undefined && raw !== '') {
+    try {
+      path = decodeClaimPath(raw);
+    } catch (err) {
+      throw new ConfigError(`${INTENT_ENV.rolesClaim} ${(err as Error).message}`);
+    }
+  }
+  try {
+    return {
+      path,
+      format: parseClaimFormat(env[INTENT_ENV.rolesClaimFormat], INTENT_ENV.rolesClaimFormat),
+    };
+  } catch (err) {
+    throw new ConfigError((err as Error).message);
+  }
+}
+
+/**
+ * Parses AUTH_MODE, JWT_ISSUER, JWT_AUDIENCE, JWKS_URI, JWT_CLOCK_TOLERANCE_SECONDS,
+ * JWT_CACHE_SIZE, JWT_ROLES_CLAIM, JWT_ROLES_CLAIM_FORMAT and MESHWARD_ROUTES (required in
+ * both modes).
  * The default mode is `verify`: a service started outside a mesh verifies tokens itself.
  */
 export function parseAuthConfig(env: Env): AuthConfig {
@@ -147,6 +206,8 @@ export function parseAuthConfig(env: Env): AuthConfig {
     max: MAX_JWT_CACHE_SIZE,
     hint: ' (0 disables the cache)',
   });
+  const rolesClaim = parseRolesClaim(env);
+  const routes = parseRoutesEnv(env);
   return {
     mode,
     issuer,
@@ -155,6 +216,9 @@ export function parseAuthConfig(env: Env): AuthConfig {
     algorithms: ASYMMETRIC_ALGORITHMS,
     clockToleranceSeconds,
     cacheSize,
+    rolesClaim: rolesClaim.path,
+    rolesClaimFormat: rolesClaim.format,
+    routes,
   };
 }
 

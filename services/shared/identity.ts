@@ -1,5 +1,7 @@
 import type { JWTPayload, JWTVerifyGetKey } from 'jose';
 import { createRemoteJWKSet, decodeJwt, errors as joseErrors, jwtVerify } from 'jose';
+import type { ClaimPath } from '../../contract/claims.js';
+import { claimStrings } from '../../contract/claims.js';
 import type { AuthConfig } from './config.js';
 import { HttpError } from './errors.js';
 import { VerifiedTokenCache } from './token-cache.js';
@@ -10,10 +12,16 @@ export interface Identity {
   readonly subject: string;
   /** Authorized party (`azp`): the OAuth client the token was issued to. */
   readonly clientId?: string;
-  /** Realm roles from `realm_access.roles`. */
+  /**
+   * Roles from the configured roles claim (`JWT_ROLES_CLAIM`, Keycloak's `realm_access.roles`
+   * by default): its strings, or its one string split on spaces when `JWT_ROLES_CLAIM_FORMAT`
+   * is `space-delimited`.
+   */
   readonly roles: readonly string[];
   /** Scopes from the space-delimited `scope` claim. */
   readonly scopes: readonly string[];
+  /** The token's claims as decoded (deeply frozen), for the route guard's `when` conditions. */
+  readonly claims: Readonly<Record<string, unknown>>;
   /** The raw bearer token, to propagate downstream. */
   readonly token: string;
 }
@@ -44,14 +52,26 @@ function unauthorized(message: string, cause?: unknown): HttpError {
   return new HttpError(401, 'unauthorized', message, cause === undefined ? undefined : { cause });
 }
 
-function toIdentity(claims: JWTPayload, token: string): Identity {
+/** The roles claim and the claims to split on spaces (see contract/claims.ts `claimStrings`). */
+interface RolesClaim {
+  readonly path: ClaimPath;
+  readonly spaceDelimited: ReadonlySet<string>;
+}
+
+/** Freezes a decoded JSON value and everything in it. */
+function deepFreeze<T>(value: T): T {
+  if (typeof value === 'object' && value !== null && !Object.isFrozen(value)) {
+    Object.freeze(value);
+    for (const inner of Object.values(value)) deepFreeze(inner);
+  }
+  return value;
+}
+
+function toIdentity(claims: JWTPayload, token: string, rolesClaim: RolesClaim): Identity {
   if (typeof claims.sub !== 'string' || claims.sub === '') {
     throw unauthorized('token has no subject');
   }
-  const realmAccess = claims.realm_access as { roles?: unknown } | undefined;
-  const roles = Array.isArray(realmAccess?.roles)
-    ? realmAccess.roles.filter((r): r is string => typeof r === 'string')
-    : [];
+  const roles = claimStrings(claims, rolesClaim.path, rolesClaim.spaceDelimited) ?? [];
   const scopes = typeof claims.scope === 'string' ? claims.scope.split(' ').filter(Boolean) : [];
   // Frozen: a cached identity is shared by every request that carries the same token.
   return Object.freeze({
@@ -59,8 +79,16 @@ function toIdentity(claims: JWTPayload, token: string): Identity {
     ...(typeof claims.azp === 'string' ? { clientId: claims.azp } : {}),
     roles: Object.freeze(roles),
     scopes: Object.freeze(scopes),
+    claims: deepFreeze(claims),
     token,
   });
+}
+
+/** The claim names `claimStrings` splits on spaces besides `scope`: the roles claim, if so configured. */
+export function spaceDelimitedClaims(
+  auth: Pick<AuthConfig, 'rolesClaim' | 'rolesClaimFormat'>,
+): ReadonlySet<string> {
+  return new Set(auth.rolesClaimFormat === 'space-delimited' ? [auth.rolesClaim.join('.')] : []);
 }
 
 /**
@@ -86,6 +114,10 @@ export function createIdentityResolver(
     keySet = createRemoteJWKSet(auth.jwksUri, { timeoutDuration: 5000, cooldownDuration: 30000 });
   }
   const algorithms = [...auth.algorithms];
+  const rolesClaim: RolesClaim = {
+    path: auth.rolesClaim,
+    spaceDelimited: spaceDelimitedClaims(auth),
+  };
   const now = options.now ?? Date.now;
   const cache =
     auth.cacheSize > 0
@@ -132,7 +164,7 @@ export function createIdentityResolver(
       } catch (err) {
         throw unauthorized('token cannot be decoded', err);
       }
-      const identity = toIdentity(claims, token);
+      const identity = toIdentity(claims, token, rolesClaim);
       remember(token, claims, identity);
       return identity;
     }
@@ -152,7 +184,7 @@ export function createIdentityResolver(
       }
       throw unauthorized('invalid token', err);
     }
-    const identity = toIdentity(payload, token);
+    const identity = toIdentity(payload, token, rolesClaim);
     remember(token, payload, identity);
     return identity;
   };

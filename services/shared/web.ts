@@ -12,6 +12,7 @@ import { HttpError } from './errors.js';
 import type { Identity, IdentityResolver } from './identity.js';
 import type { Logger } from './logger.js';
 import { errorFields } from './logger.js';
+import type { RouteGuard } from './route-guard.js';
 
 /** Readiness of the process: false while starting up or shutting down. */
 export interface Lifecycle {
@@ -163,32 +164,45 @@ export interface AuthenticatedRoutes {
 }
 
 /**
- * Routes whose handlers run only with a valid bearer token, and receive the caller's
- * identity as an argument: nothing is stored on the request, and a handler cannot read
- * an identity it never authenticated. A token problem answers 401 and an unreachable
- * JWKS 503, through the error handler.
+ * Routes whose handlers run only with a valid bearer token that the service's route intent
+ * allows, and receive the caller's identity as an argument: nothing is stored on the
+ * request, and a handler cannot read an identity it never authenticated. A token problem
+ * answers 401 and an unreachable JWKS 503; a caller the `guard` refuses (`createRouteGuard`:
+ * the roles, scopes and clients of the route's `meshward.io/routes` entry) gets 403, before
+ * the handler runs. All through the error handler.
  */
-export function authenticatedRoutes(app: Express, resolve: IdentityResolver): AuthenticatedRoutes {
+export function authenticatedRoutes(
+  app: Express,
+  resolve: IdentityResolver,
+  guard: RouteGuard,
+): AuthenticatedRoutes {
   const { cached } = resolve;
-  const guard =
+  const authorize = (req: Request, caller: Identity): Identity => {
+    // req.path: the path Express routed on (case-sensitive, strict), without the query.
+    if (!guard.allows(req.method, req.path, caller)) {
+      throw new HttpError(403, 'forbidden', 'the caller is not allowed to use this route');
+    }
+    return caller;
+  };
+  const wrap =
     (handler: AuthenticatedHandler): RequestHandler =>
     (req, res) => {
       const authorization = req.headers.authorization;
       // A cached token is answered synchronously: no promise, no extra tick.
       const hit = cached?.(authorization);
-      if (hit !== undefined) return handler(req, res, hit);
-      // Express 5 passes a rejection (a 401 or 503 HttpError) to the error handler.
-      return resolve(authorization).then((caller) => handler(req, res, caller));
+      if (hit !== undefined) return handler(req, res, authorize(req, hit));
+      // Express 5 passes a rejection (a 401, 403 or 503 HttpError) to the error handler.
+      return resolve(authorization).then((caller) => handler(req, res, authorize(req, caller)));
     };
   return {
     get: (path, handler) => {
-      app.get(path, guard(handler));
+      app.get(path, wrap(handler));
     },
     post: (path, handler) => {
-      app.post(path, guard(handler));
+      app.post(path, wrap(handler));
     },
     delete: (path, handler) => {
-      app.delete(path, guard(handler));
+      app.delete(path, wrap(handler));
     },
   };
 }

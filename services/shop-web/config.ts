@@ -10,7 +10,7 @@ export interface ShopWebConfig {
   readonly publicDir: string;
 }
 
-/** `public/` next to the compiled server (services/build/shop-web/public). */
+/** `public/` next to the compiled server (services/build/services/shop-web/public). */
 export const DEFAULT_PUBLIC_DIR = fileURLToPath(new URL('./public', import.meta.url));
 
 /** Parses PORT, LOG_LEVEL and PUBLIC_DIR once at start-up; a bad value is a ConfigError. */

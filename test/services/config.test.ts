@@ -1,8 +1,10 @@
 import { loadOrderServiceConfig } from '../../services/order-service/config.js';
 import { loadReconcilerConfig } from '../../services/payment-reconciler/config.js';
 import { ConfigError } from '../../services/shared/errors.js';
+import { distRoutes } from './support.js';
 
 const base = {
+  MESHWARD_ROUTES: distRoutes('order-service'),
   JWT_ISSUER: 'https://auth.shop.example.com/realms/shop',
   JWT_AUDIENCE: 'shop-api',
   JWKS_URI: 'https://auth.shop.example.com/realms/shop/protocol/openid-connect/certs',
@@ -53,6 +55,63 @@ describe('service configuration', () => {
   ])('throws when the environment has %j', (override, message) => {
     expect(() => loadOrderServiceConfig({ ...base, ...override })).toThrow(ConfigError);
     expect(() => loadOrderServiceConfig({ ...base, ...override })).toThrow(message);
+  });
+
+  test('GIVEN MESHWARD_ROUTES from dist/ and no roles variables WHEN parsed THEN the routes and Keycloak roles apply', () => {
+    const { auth } = loadOrderServiceConfig(base);
+    expect(auth.rolesClaim).toEqual(['realm_access', 'roles']);
+    expect(auth.rolesClaimFormat).toBe('list');
+    expect(auth.routes.find((r) => r.paths.includes('/api/orders/admin/all'))?.when).toEqual([
+      { key: 'request.auth.claims[realm_access][roles]', values: ['ADMIN'] },
+      { key: 'request.auth.claims[scope]', values: ['admin:read'] },
+    ]);
+  });
+
+  test.each([
+    ['groups', undefined, ['groups'], 'list'],
+    ['["https://shop.example.com/roles"]', undefined, ['https://shop.example.com/roles'], 'list'],
+    ['roles', ' space-delimited ', ['roles'], 'space-delimited'],
+  ])(
+    'GIVEN JWT_ROLES_CLAIM %j and JWT_ROLES_CLAIM_FORMAT %j WHEN parsed THEN the claim path and format follow',
+    (claim, format, path, parsedFormat) => {
+      const { auth } = loadOrderServiceConfig({
+        ...base,
+        JWT_ROLES_CLAIM: claim,
+        JWT_ROLES_CLAIM_FORMAT: format,
+      });
+      expect(auth.rolesClaim).toEqual(path);
+      expect(auth.rolesClaimFormat).toBe(parsedFormat);
+    },
+  );
+
+  test.each([
+    [
+      { MESHWARD_ROUTES: undefined },
+      /^MESHWARD_ROUTES is not set: the service enforces its meshward.io\/routes intent/,
+    ],
+    [{ MESHWARD_ROUTES: ' ' }, /MESHWARD_ROUTES is not set/],
+    [{ MESHWARD_ROUTES: '{"v":1,' }, /^MESHWARD_ROUTES: meshward.io\/routes is not JSON/],
+    [{ MESHWARD_ROUTES: '[]' }, /MESHWARD_ROUTES: meshward.io\/routes is an array/],
+    [{ MESHWARD_ROUTES: '{"v":2,"routes":[]}' }, /MESHWARD_ROUTES: .*version 2 is not supported/],
+    [
+      { MESHWARD_ROUTES: '{"v":1,"routes":[{"methods":null,"paths":["/x"],"public":"yes"}]}' },
+      /MESHWARD_ROUTES: meshward.io\/routes.routes\[0\].public must be true or false/,
+    ],
+    [
+      { JWT_ROLES_CLAIM: 'realm_access..roles' },
+      /^JWT_ROLES_CLAIM 'realm_access..roles': claim name/,
+    ],
+    [{ JWT_ROLES_CLAIM: '["roles"' }, /^JWT_ROLES_CLAIM '\["roles"' is neither/],
+    [
+      { JWT_ROLES_CLAIM_FORMAT: 'csv' },
+      /^JWT_ROLES_CLAIM_FORMAT \('csv'\) must be 'list' or 'space-delimited'$/,
+    ],
+  ])('throws when the route intent or roles claim is wrong: %j', (override, message) => {
+    for (const mode of ['verify', 'mesh']) {
+      const env = { ...base, AUTH_MODE: mode, ...override };
+      expect(() => loadOrderServiceConfig(env)).toThrow(ConfigError);
+      expect(() => loadOrderServiceConfig(env)).toThrow(message);
+    }
   });
 
   test('throws when the reconciler has no CLIENT_SECRET', () => {

@@ -1,11 +1,12 @@
 import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 import { ConfigError } from '../../services/shared/errors.js';
 import { startupFailureLine } from '../../services/shared/server.js';
 import { freePort } from '../support/net.js';
+import { distRoutes } from './support.js';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 
@@ -80,6 +81,7 @@ describe('service entry points (runHttpService)', () => {
         JWT_ISSUER: 'https://issuer.example',
         JWT_AUDIENCE: 'shop-api',
         PAYMENT_SERVICE_URL: 'http://127.0.0.1:9',
+        MESHWARD_ROUTES: distRoutes('order-service'),
       },
       (out, child) => {
         if (!signalled && out.includes('"msg":"started"')) {
@@ -97,21 +99,46 @@ describe('service entry points (runHttpService)', () => {
     expect(started).toMatchObject({ service: 'order-service', level: 'info', authMode: 'mesh' });
     expect(exit.stdout).toContain('"msg":"stopped"');
   }, 30_000);
+
+  test('GIVEN no MESHWARD_ROUTES WHEN payment-service starts THEN it exits 1 naming the variable', async () => {
+    const exit = await run('services/payment-service/server.ts', {
+      AUTH_MODE: 'mesh',
+      JWT_ISSUER: 'https://issuer.example',
+      JWT_AUDIENCE: 'shop-api',
+    });
+    expect(exit.code).toBe(1);
+    expect(JSON.parse(exit.stderr.trim())).toMatchObject({
+      level: 'error',
+      service: 'payment-service',
+      msg: expect.stringMatching(/^configuration error: MESHWARD_ROUTES is not set/) as unknown,
+    });
+  }, 30_000);
 });
 
 describe('the image build (services/tsconfig.build.json)', () => {
-  test('compiles every Dockerfile entry point and only what the entry points import', () => {
-    // GIVEN the entry point each Dockerfile runs (its CMD's services/build/<path>.js)
+  test('compiles every Dockerfile entry point where its CMD runs it, and only what the entry points import', () => {
+    // GIVEN where the build puts its output: rootDir maps to outDir
     const services = join(ROOT, 'services');
-    const entries = readdirSync(services, { withFileTypes: true })
+    const build = JSON.parse(readFileSync(join(services, 'tsconfig.build.json'), 'utf8')) as {
+      compilerOptions: { rootDir: string; outDir: string };
+    };
+    const rootDir = join(services, build.compilerOptions.rootDir);
+    const outDir = join(services, build.compilerOptions.outDir);
+    expect(relative(ROOT, outDir)).toBe(join('services', 'build'));
+    // AND the source of the entry point each Dockerfile runs (its CMD's services/build/<path>.js)
+    const dockerfiles = readdirSync(services, { withFileTypes: true })
       .filter((d) => d.isDirectory() && d.name !== 'build')
-      .flatMap((d) => {
-        const dockerfile = join(services, d.name, 'Dockerfile');
-        const text = existsSync(dockerfile) ? readFileSync(dockerfile, 'utf8') : '';
-        const cmd = /services\/build\/([\w/-]+)\.js"\]\s*$/.exec(text.trimEnd());
-        return cmd?.[1] === undefined ? [] : [`services/${cmd[1]}.ts`];
-      });
+      .map((d) => join(services, d.name, 'Dockerfile'))
+      .filter((file) => existsSync(file))
+      .map((file) => readFileSync(file, 'utf8'));
+    const entries = dockerfiles.flatMap((text) => {
+      const cmd = /"(services\/build\/[\w/-]+)\.js"\]\s*$/.exec(text.trimEnd());
+      return cmd?.[1] === undefined
+        ? []
+        : [relative(ROOT, join(rootDir, relative(outDir, join(ROOT, cmd[1])))) + '.ts'];
+    });
     expect(entries).toHaveLength(4);
+    for (const entry of entries) expect(existsSync(join(ROOT, entry))).toBe(true);
     // WHEN tsc lists the files the build compiles
     const tsc = spawnSync(
       process.execPath,
@@ -126,8 +153,8 @@ describe('the image build (services/tsconfig.build.json)', () => {
     expect(tsc.status).toBe(0);
     const compiled = tsc.stdout
       .split('\n')
-      .filter((f) => f.startsWith(services + '/'))
-      .map((f) => f.slice(ROOT.length).replace(/^\//, ''));
+      .filter((f) => f.startsWith(ROOT) && !f.includes('/node_modules/'))
+      .map((f) => relative(ROOT, f));
     // THEN every entry point is built, and no browser source, test harness or barrel is
     expect(compiled).toEqual(expect.arrayContaining(entries));
     expect(compiled).toContain('services/shop-web/src/client-config.ts');
@@ -139,5 +166,13 @@ describe('the image build (services/tsconfig.build.json)', () => {
     ]) {
       expect(compiled).not.toContain(unwanted);
     }
+    // AND outside services/ only the contract the services import, which every image copies
+    expect(compiled.filter((f) => !f.startsWith('services/')).sort()).toEqual([
+      'contract/claims.ts',
+      'contract/intent-env.ts',
+      'contract/match.ts',
+      'contract/routes.ts',
+    ]);
+    for (const text of dockerfiles) expect(text).toContain('COPY contract ./contract');
   });
 });

@@ -1,5 +1,5 @@
 import { startLocalOrderService } from '../../services/order-service/harness.js';
-import { AUDIENCE, createTestIssuer, ISSUER } from './support.js';
+import { AUDIENCE, createTestIssuer, distRoutes, ISSUER } from './support.js';
 
 describe('startLocalOrderService (benchmark harness)', () => {
   test.each(['mesh', 'verify'] as const)(
@@ -12,6 +12,7 @@ describe('startLocalOrderService (benchmark harness)', () => {
         issuer: ISSUER,
         audience: AUDIENCE,
         keySet: issuer.keySet,
+        routes: distRoutes('order-service'),
       });
       try {
         // WHEN a token is presented THEN the caller's (empty) order list comes back

@@ -2,7 +2,7 @@ import { createHmac } from 'node:crypto';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { exportSPKI, SignJWT, UnsecuredJWT } from 'jose';
-import { createIdentityResolver } from '../../services/shared/identity.js';
+import { createIdentityResolver, hasRole } from '../../services/shared/identity.js';
 import { authConfig, AUDIENCE, createTestIssuer, ISSUER } from './support.js';
 import type { TestIssuer } from './support.js';
 
@@ -31,9 +31,44 @@ describe('identity from the bearer token', () => {
       clientId: 'shop-web',
       roles: ['USER', 'ADMIN'],
       scopes: ['openid', 'orders:write'],
+      claims: expect.objectContaining({ sub: 'alice', iss: ISSUER, aud: AUDIENCE }) as unknown,
       token,
     });
+    // AND the claims are frozen all the way down (a cached identity is shared)
+    expect(Object.isFrozen(identity.claims)).toBe(true);
+    expect(Object.isFrozen(identity.claims.realm_access)).toBe(true);
   });
+
+  test.each([
+    [
+      'an Auth0-style top-level list',
+      { JWT_ROLES_CLAIM: '["https://shop.example.com/roles"]' },
+      { 'https://shop.example.com/roles': ['USER', 'ADMIN'] },
+      ['USER', 'ADMIN'],
+    ],
+    [
+      'a space-delimited string',
+      { JWT_ROLES_CLAIM: 'roles', JWT_ROLES_CLAIM_FORMAT: 'space-delimited' },
+      { roles: 'USER  ADMIN' },
+      ['USER', 'ADMIN'],
+    ],
+    [
+      'a nested list other than realm_access',
+      { JWT_ROLES_CLAIM: 'resource_access.shop-api.roles' },
+      { resource_access: { 'shop-api': { roles: ['ADMIN', 7] } } },
+      ['ADMIN'],
+    ],
+  ])(
+    'GIVEN JWT_ROLES_CLAIM naming %s WHEN a token arrives THEN roles come from that claim, not realm_access',
+    async (_name, env, claims, roles) => {
+      const resolve = createIdentityResolver(authConfig('mesh', 'order-service', env));
+      const token = await issuer.mint({ realm_access: { roles: ['OTHER'] }, ...claims });
+      const identity = await resolve(`Bearer ${token}`);
+      expect(identity.roles).toEqual(roles);
+      expect(hasRole(identity, 'ADMIN')).toBe(true);
+      expect(hasRole(identity, 'OTHER')).toBe(false);
+    },
+  );
 
   test('mesh mode decodes without verifying (the sidecar verified)', async () => {
     const resolve = createIdentityResolver(authConfig('mesh'));

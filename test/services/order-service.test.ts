@@ -47,7 +47,11 @@ describe('order-service', () => {
     issuer = await createTestIssuer();
     alice = await issuer.mint({ sub: 'alice' });
     bob = await issuer.mint({ sub: 'bob' });
-    admin = await issuer.mint({ sub: 'root', realm_access: { roles: ['USER', 'ADMIN'] } });
+    admin = await issuer.mint({
+      sub: 'root',
+      realm_access: { roles: ['USER', 'ADMIN'] },
+      scope: 'openid orders admin:read',
+    });
   });
 
   function app(
@@ -129,7 +133,7 @@ describe('order-service', () => {
     await request(a).get(path).set('authorization', `Bearer ${alice}`).expect(404);
   });
 
-  test('serves all orders and admin stats (the mesh enforces the role)', async () => {
+  test('serves all orders and admin stats to an ADMIN with the admin:read scope', async () => {
     const a = app();
     await request(a)
       .post('/api/orders')
@@ -167,6 +171,59 @@ describe('order-service', () => {
     expect(JSON.stringify(res.body)).not.toContain('boom');
     expect(await repository.listAll()).toEqual([]);
   });
+
+  describe.each(['verify', 'mesh'] as const)(
+    'enforces its route intent from dist/ in %s mode',
+    (mode) => {
+      let aliceAdminScope: string;
+      let adminNoScope: string;
+      beforeAll(async () => {
+        aliceAdminScope = await issuer.mint({ sub: 'alice', scope: 'openid orders admin:read' });
+        adminNoScope = await issuer.mint({
+          sub: 'root',
+          realm_access: { roles: ['USER', 'ADMIN'] },
+          scope: 'openid orders',
+        });
+      });
+      const guarded = () =>
+        createOrderApp({
+          config: orderConfig(mode),
+          logger: silentLogger,
+          keySet: issuer.keySet,
+          paymentClient: recordingPayments(),
+        });
+      const get = (path: string, token: string) =>
+        request(guarded()).get(path).set('authorization', `Bearer ${token}`);
+
+      test.each(['/api/admin/stats', '/api/orders/admin/all'])(
+        'rejects a USER-only token on GET %s with 403, even when its scope holds admin:read',
+        async (path) => {
+          for (const token of [alice, aliceAdminScope]) {
+            const res = await get(path, token).expect(403);
+            expect(res.body.error.code).toBe('forbidden');
+            expect(JSON.stringify(res.body)).not.toMatch(/ADMIN|admin:read|realm_access/);
+          }
+        },
+      );
+
+      test('GIVEN roles USER and ADMIN and the admin:read scope WHEN GET /api/orders/admin/all THEN 200', async () => {
+        const res = await get('/api/orders/admin/all', admin).expect(200);
+        expect(res.body).toEqual({ orders: [] });
+      });
+
+      test('rejects roles USER and ADMIN without the admin:read scope on GET /api/orders/admin/all with 403', async () => {
+        const res = await get('/api/orders/admin/all', adminNoScope).expect(403);
+        expect(res.body.error.code).toBe('forbidden');
+        // the same token still reads the stats: /api/admin/* asks for the role only
+        await get('/api/admin/stats', adminNoScope).expect(200);
+      });
+
+      test('GIVEN a USER token WHEN GET /api/orders THEN 200 with its orders', async () => {
+        const res = await get('/api/orders', alice).expect(200);
+        expect(res.body).toEqual({ orders: [] });
+      });
+    },
+  );
 
   describe('bad input answers 4xx JSON, never 5xx, and writes nothing', () => {
     const big = { items: [{ sku: 'MW-MUG', quantity: 1 }], pad: 'x'.repeat(20_000) };
@@ -429,7 +486,7 @@ describe('order-service', () => {
       paymentRepo = new InMemoryPaymentRepository();
       seenAuthorization = [];
       const paymentApp = createPaymentApp({
-        config: { port: 0, logLevel: 'silent', auth: authConfig('verify') },
+        config: { port: 0, logLevel: 'silent', auth: authConfig('verify', 'payment-service') },
         logger: silentLogger,
         keySet: issuer.keySet,
         repository: paymentRepo,

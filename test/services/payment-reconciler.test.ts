@@ -32,7 +32,7 @@ describe('payment-reconciler', () => {
     const lifecycle = { ready: false, shuttingDown: false };
     const payment = await startServer({
       app: createPaymentApp({
-        config: { port: 0, logLevel: 'silent', auth: authConfig('verify') },
+        config: { port: 0, logLevel: 'silent', auth: authConfig('verify', 'payment-service') },
         logger: silentLogger,
         keySet: issuer.keySet,
         repository,

@@ -18,7 +18,7 @@ describe('payment-service', () => {
 
   function app(repository = new InMemoryPaymentRepository()) {
     return createPaymentApp({
-      config: { port: 0, logLevel: 'silent', auth: authConfig('verify') },
+      config: { port: 0, logLevel: 'silent', auth: authConfig('verify', 'payment-service') },
       logger: silentLogger,
       keySet: issuer.keySet,
       repository,
@@ -108,6 +108,37 @@ describe('payment-service', () => {
       .expect(200);
     expect(after.body.status).toBe('settled');
   });
+
+  test.each(['verify', 'mesh'] as const)(
+    'rejects a USER token without azp payment-reconciler on POST /api/internal/reconcile with 403 in %s mode; the reconciler passes',
+    async (mode) => {
+      // GIVEN payment-service with its route intent from dist/
+      const repository = new InMemoryPaymentRepository();
+      const a = createPaymentApp({
+        config: { port: 0, logLevel: 'silent', auth: authConfig(mode, 'payment-service') },
+        logger: silentLogger,
+        keySet: issuer.keySet,
+        repository,
+      });
+      await repository.createIdempotent('key-000000009', { owner: 'alice', ...PAYMENT });
+      // WHEN alice's USER token (azp shop-web) asks to reconcile THEN 403, nothing settled
+      const denied = await request(a)
+        .post('/api/internal/reconcile')
+        .set('authorization', `Bearer ${alice}`)
+        .expect(403);
+      expect(denied.body.error.code).toBe('forbidden');
+      // AND the reconciler's client-credentials token (azp payment-reconciler) settles it
+      const reconciler = await issuer.mint({
+        sub: 'service-account-payment-reconciler',
+        azp: 'payment-reconciler',
+        realm_access: { roles: [] },
+      });
+      await request(a)
+        .post('/api/internal/reconcile')
+        .set('authorization', `Bearer ${reconciler}`)
+        .expect(200, { checked: 1, settled: 1 });
+    },
+  );
 
   test.each([
     ['no Idempotency-Key', {}, PAYMENT, 400, 'missing_idempotency_key'],

@@ -1,5 +1,8 @@
+import { readFileSync } from 'node:fs';
 import type { JWTPayload, JWTVerifyGetKey } from 'jose';
 import { createLocalJWKSet, exportJWK, generateKeyPair, SignJWT } from 'jose';
+import { parseAllDocuments } from 'yaml';
+import { ROUTES_ANNOTATION } from '../../contract/routes.js';
 import type { AuthConfig } from '../../services/shared/config.js';
 import { parseAuthConfig } from '../../services/shared/config.js';
 import { createLogger } from '../../services/shared/logger.js';
@@ -51,12 +54,54 @@ export async function createTestIssuer(): Promise<TestIssuer> {
   };
 }
 
-export function authConfig(mode: 'mesh' | 'verify'): AuthConfig {
+/** The synthesized shop, where the services' route intent comes from. */
+const SHOP_YAML = new URL('../../dist/shop.yaml', import.meta.url);
+
+interface PodTemplateOwner {
+  readonly kind?: string;
+  readonly metadata?: { readonly name?: string };
+  readonly spec?: {
+    readonly template?: { readonly metadata?: { readonly annotations?: Record<string, string> } };
+  };
+}
+
+let shopObjects: PodTemplateOwner[] | undefined;
+
+/**
+ * The `meshward.io/routes` annotation of a Deployment's pod template in dist/shop.yaml: the
+ * MESHWARD_ROUTES value the MeshService construct gives that container. The one source of
+ * the services' routes in tests and benchmarks (run `npm run synth` when the intent changes).
+ */
+export function distRoutes(deployment: 'order-service' | 'payment-service'): string {
+  shopObjects ??= parseAllDocuments(readFileSync(SHOP_YAML, 'utf8')).map(
+    (doc) => doc.toJS() as PodTemplateOwner,
+  );
+  const owner = shopObjects.find((o) => o.kind === 'Deployment' && o.metadata?.name === deployment);
+  const routes = owner?.spec?.template?.metadata?.annotations?.[ROUTES_ANNOTATION];
+  if (routes === undefined) {
+    throw new Error(
+      `dist/shop.yaml: no Deployment ${deployment} with a ${ROUTES_ANNOTATION} annotation`,
+    );
+  }
+  return routes;
+}
+
+/**
+ * The auth config of `service` (order-service unless named), with its routes from dist/;
+ * `env` adds or replaces variables (e.g. JWT_ROLES_CLAIM).
+ */
+export function authConfig(
+  mode: 'mesh' | 'verify',
+  service: 'order-service' | 'payment-service' = 'order-service',
+  env: Readonly<Record<string, string>> = {},
+): AuthConfig {
   return parseAuthConfig({
     AUTH_MODE: mode,
     JWT_ISSUER: ISSUER,
     JWT_AUDIENCE: AUDIENCE,
     JWKS_URI: 'http://127.0.0.1:9/jwks',
+    MESHWARD_ROUTES: distRoutes(service),
+    ...env,
   });
 }
 

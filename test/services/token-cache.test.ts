@@ -28,7 +28,7 @@ function manualClock(): { now: () => number; advance: (seconds: number) => void 
 }
 
 function identity(subject: string): Identity {
-  return { subject, roles: [], scopes: [], token: `t-${subject}` };
+  return { subject, roles: [], scopes: [], claims: { sub: subject }, token: `t-${subject}` };
 }
 
 /** Replaces one character in the middle of the signature, so it no longer verifies. */
@@ -64,6 +64,7 @@ describe('verified token cache', () => {
       clientId: 'shop-web',
       roles: ['USER', 'ADMIN'],
       scopes: ['openid', 'orders'],
+      claims: expect.objectContaining({ sub: 'alice' }) as unknown,
       token,
     });
     expect(keys.calls()).toBe(1);

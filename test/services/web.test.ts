@@ -1,6 +1,7 @@
 import request from 'supertest';
 import { createIdentityResolver } from '../../services/shared/identity.js';
 import { createLogger } from '../../services/shared/logger.js';
+import type { RouteGuard } from '../../services/shared/route-guard.js';
 import {
   authenticatedRoutes,
   createServiceApp,
@@ -109,13 +110,25 @@ describe('shared web layer', () => {
   });
 
   describe('authenticatedRoutes', () => {
-    /** GET and POST /api/me, answering with the caller the handler was given. */
+    /**
+     * GET and POST /api/me, answering with the caller the handler was given, behind a guard
+     * that refuses the subject `mallory` and records what it was asked.
+     */
     async function authedApp() {
       const issuer = await createTestIssuer();
       const resolve = createIdentityResolver(authConfig('verify'), { keySet: issuer.keySet });
+      const asked: string[] = [];
+      const handled: string[] = [];
+      const guard: RouteGuard = {
+        allows: (method, path, caller) => {
+          asked.push(`${method} ${path} ${caller.subject}`);
+          return caller.subject !== 'mallory';
+        },
+      };
       const app = createServiceApp({ logger: silentLogger }, (a) => {
-        const api = authenticatedRoutes(a, resolve);
+        const api = authenticatedRoutes(a, resolve, guard);
         api.get('/api/me', (_req, res, caller) => {
+          handled.push(caller.subject);
           res.json({ subject: caller.subject, roles: caller.roles, requestId: requestIdOf(res) });
         });
         api.post('/api/me', (req, res, caller) => {
@@ -123,7 +136,7 @@ describe('shared web layer', () => {
           res.status(201).json({ subject: caller.subject });
         });
       });
-      return { app, issuer };
+      return { app, issuer, asked, handled };
     }
 
     test('hands the verified caller to the handler, twice with one token (cache hit)', async () => {
@@ -157,6 +170,34 @@ describe('shared web layer', () => {
         .set('authorization', `Bearer ${token}`)
         .send({ a: 1 })
         .expect(201, { subject: 'user-1' });
+    });
+
+    test('rejects a caller the route guard refuses with 403 before the handler runs, cached or not', async () => {
+      // GIVEN a token the guard refuses
+      const { app, issuer, asked, handled } = await authedApp();
+      const token = await issuer.mint({ sub: 'mallory', realm_access: { roles: ['ADMIN'] } });
+      // WHEN it is sent twice (verified, then from the cache), with a query string
+      for (let i = 0; i < 2; i++) {
+        const res = await request(app)
+          .get('/api/me?x=1')
+          .set('authorization', `Bearer ${token}`)
+          .expect(403);
+        // THEN a 403 that names neither the route's roles nor the path
+        expect(res.body.error).toEqual({
+          code: 'forbidden',
+          message: 'the caller is not allowed to use this route',
+          requestId: expect.any(String) as unknown,
+        });
+      }
+      // AND the guard was asked with the method and the path without its query
+      expect(asked).toEqual(['GET /api/me mallory', 'GET /api/me mallory']);
+      expect(handled).toEqual([]);
+    });
+
+    test('answers 401 for a missing token without asking the route guard', async () => {
+      const { app, asked } = await authedApp();
+      await request(app).get('/api/me').expect(401);
+      expect(asked).toEqual([]);
     });
   });
 });

@@ -50,18 +50,47 @@ export function jwtRules(namespace?: string): JwtRule[] {
     .flatMap((ra) => (ra.spec as { jwtRules?: JwtRule[] } | undefined)?.jwtRules ?? []);
 }
 
-/** The environment a Deployment's first container gets from literal `value`s. */
+interface EnvVar {
+  readonly name: string;
+  readonly value?: string;
+  readonly valueFrom?: { readonly fieldRef?: { readonly fieldPath?: string } };
+}
+
+/** `metadata.annotations['<key>']`, the downward-API field path of one annotation. */
+const ANNOTATION_FIELD = /^metadata\.annotations\['([^']+)'\]$/;
+
+/**
+ * The environment a Deployment's first container gets: literal `value`s, and the pod
+ * template's annotations that `valueFrom.fieldRef` names (the downward API, e.g.
+ * MESHWARD_ROUTES from `meshward.io/routes`). Other `valueFrom` sources are left out.
+ */
 export function deploymentEnv(namespace: string, name: string): Record<string, string> {
   const deployment = objectsOfKind('Deployment').find(
     (d) => d.metadata.namespace === namespace && d.metadata.name === name,
   );
   if (deployment === undefined) throw new Error(`dist/ has no Deployment ${namespace}/${name}`);
   const spec = deployment.spec as {
-    template: { spec: { containers: { env?: { name: string; value?: string }[] }[] } };
+    template: {
+      metadata?: { annotations?: Record<string, string | undefined> };
+      spec: { containers: { env?: EnvVar[] }[] };
+    };
   };
+  const annotations = spec.template.metadata?.annotations ?? {};
   const env: Record<string, string> = {};
   for (const variable of spec.template.spec.containers[0]?.env ?? []) {
-    if (variable.value !== undefined) env[variable.name] = variable.value;
+    if (variable.value !== undefined) {
+      env[variable.name] = variable.value;
+      continue;
+    }
+    const field = ANNOTATION_FIELD.exec(variable.valueFrom?.fieldRef?.fieldPath ?? '')?.[1];
+    if (field === undefined) continue;
+    const annotation = annotations[field];
+    if (annotation === undefined) {
+      throw new Error(
+        `Deployment ${namespace}/${name}: ${variable.name} reads the pod annotation '${field}', which is not set`,
+      );
+    }
+    env[variable.name] = annotation;
   }
   return env;
 }
