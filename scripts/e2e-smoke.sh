@@ -3,7 +3,8 @@
 # The access matrix's key rows over real HTTP, against a cluster deployed with kind-up.sh /
 # minikube-up.sh: real tokens from Keycloak through the gateway (authorization code + PKCE for
 # the demo users), then shop-web and public 200, no token 403, USER 200 on own orders, USER 403 on admin,
-# ADMIN 200, payment-service unreachable from outside, plaintext pod refused.
+# ADMIN 200, USER asking for admin:read still 403 on every order (the realm grants the scope to
+# ADMIN only), ADMIN with it 200, payment-service unreachable from outside, plaintext pod refused.
 #
 #   scripts/e2e-smoke.sh [--dry-run] [--context NAME] [--port LOCAL_PORT]   (default port 8443)
 set -euo pipefail
@@ -72,12 +73,13 @@ secret() {
   "${K[@]}" -n auth get secret keycloak-demo-users -o "jsonpath={.data.$1}" | base64 -d
 }
 
-# pkce_token USER PASSWORD: an access token for shop-web through the real login form.
+# pkce_token USER PASSWORD [SCOPE]: an access token for shop-web through the real login form.
+# SCOPE is URL-encoded already (default openid).
 pkce_token() {
-  local user="$1" password="$2" verifier challenge jar="${WORK}/cookies-$1" action location code
+  local user="$1" password="$2" scope="${3:-openid}" verifier challenge jar="${WORK}/cookies-$1-${3:-openid}" action location code
   verifier="$(openssl rand -hex 32)"
   challenge="$(printf '%s' "${verifier}" | openssl dgst -binary -sha256 | openssl base64 -A | tr '+/' '-_' | tr -d '=')"
-  local auth_url="${AUTH}/auth?client_id=shop-web&response_type=code&scope=openid&redirect_uri=${REDIRECT}&code_challenge=${challenge}&code_challenge_method=S256"
+  local auth_url="${AUTH}/auth?client_id=shop-web&response_type=code&scope=${scope}&redirect_uri=${REDIRECT}&code_challenge=${challenge}&code_challenge_method=S256"
   if [[ "${DRY_RUN}" == "1" ]]; then
     show "${CURL[@]}" -c "${jar}" "${auth_url}"
     show "${CURL[@]}" -b "${jar}" -c "${jar}" -o /dev/null -w '%{redirect_url}' --data-urlencode "username=${user}" --data-urlencode 'password=<redacted>' '<login form action>'
@@ -95,6 +97,9 @@ pkce_token() {
     -d "redirect_uri=${REDIRECT}" -d "code_verifier=${verifier}" "${AUTH}/token" |
     sed -n 's/.*"access_token":"\([^"]*\)".*/\1/p'
 }
+
+# Asking for the scope that reads every order; Keycloak grants it to ADMIN only.
+READ_ALL='openid%20admin%3Aread'
 
 failures=0
 # expect ROW WANT METHOD PATH [TOKEN]
@@ -119,11 +124,15 @@ if [[ "${DRY_RUN}" == "1" ]]; then
   # Not captured, so the dry run prints the token requests too.
   secret alice-password && pkce_token alice '<alice-password>'
   secret admin-bob-password && pkce_token admin-bob '<admin-bob-password>'
-  user_token='<token>' admin_token='<token>'
+  pkce_token alice '<alice-password>' "${READ_ALL}"
+  user_token='<token>' admin_token='<token>' user_read_all_token='<token>' admin_read_all_token='<token>'
 else
   user_token="$(pkce_token alice "$(secret alice-password)")"
   admin_token="$(pkce_token admin-bob "$(secret admin-bob-password)")"
-  [[ -n "${user_token}" && -n "${admin_token}" ]] || die "could not get the demo users' tokens from Keycloak"
+  user_read_all_token="$(pkce_token alice "$(secret alice-password)" "${READ_ALL}")"
+  admin_read_all_token="$(pkce_token admin-bob "$(secret admin-bob-password)" "${READ_ALL}")"
+  [[ -n "${user_token}" && -n "${admin_token}" && -n "${user_read_all_token}" && -n "${admin_read_all_token}" ]] ||
+    die "could not get the demo users' tokens from Keycloak"
 fi
 
 expect 'shop-web, no token' 200 GET /
@@ -132,6 +141,9 @@ expect 'protected route, no token' 403 GET /api/orders
 expect 'USER on own orders' 200 GET /api/orders "${user_token}"
 expect 'USER on an admin route' 403 GET /api/admin/stats "${user_token}"
 expect 'ADMIN on an admin route' 200 GET /api/admin/stats "${admin_token}"
+expect 'USER asking for admin:read, on every order' 403 GET /api/orders/admin/all "${user_read_all_token}"
+expect 'ADMIN without admin:read, on every order' 403 GET /api/orders/admin/all "${admin_token}"
+expect 'ADMIN with admin:read, on every order' 200 GET /api/orders/admin/all "${admin_read_all_token}"
 # The gateway's ALLOW policy names no payment-service route: refused before routing (403).
 expect 'payment-service is not reachable from outside' 403 GET /api/payments/1 "${user_token}"
 

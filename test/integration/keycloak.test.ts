@@ -19,8 +19,8 @@ import {
   loadManifests,
   matrix,
   type Manifests,
+  type MatrixPrincipal,
   type RequestToken,
-  type TokenKind,
 } from '../../policies/engine/index.js';
 import { anyOf } from '../../policies/engine/match.js';
 import { principalOf, workloadsOf, type Workload } from '../../policies/engine/workloads.js';
@@ -262,7 +262,7 @@ describe('access-token claims against the dist/ policies', () => {
     const checkedRoles = whenValues(ROLES_CLAIM);
     expect(checkedRoles.length).toBeGreaterThan(0);
 
-    for (const user of shop.realm.users ?? []) {
+    for (const user of shop.demoUsers) {
       const claims = claimsOf((await shop.login(user)).access_token);
 
       expectMeshIdentity(claims);
@@ -278,18 +278,18 @@ describe('access-token claims against the dist/ policies', () => {
     }
   });
 
-  test('GIVEN the scopes the policies check WHEN a user logs in asking for them THEN `scope` contains them, AND only then', async () => {
+  test('GIVEN the scopes the policies check WHEN the USER and the ADMIN log in asking for them THEN only the ADMIN gets them (the realm grants them to ADMIN), AND nobody without asking', async () => {
     const checkedScopes = whenValues(SCOPE_CLAIM);
     expect(checkedScopes.length).toBeGreaterThan(0);
-    const user = shop.user(['USER']);
+    const ask = ['openid', ...checkedScopes].join(' ');
 
-    const asked = claimsOf(
-      (await shop.login(user, ['openid', ...checkedScopes].join(' '))).access_token,
-    );
-    const plain = claimsOf((await shop.login(user)).access_token);
+    const alice = claimsOf((await shop.login(shop.user(['USER']), ask)).access_token);
+    const bob = claimsOf((await shop.login(shop.user(['USER', 'ADMIN']), ask)).access_token);
+    const bobPlain = claimsOf((await shop.login(shop.user(['USER', 'ADMIN']))).access_token);
 
-    expect(scopes(asked)).toEqual(expect.arrayContaining(checkedScopes));
-    expect(scopes(plain).filter((scope) => checkedScopes.includes(scope))).toEqual([]);
+    expect(scopes(alice).filter((scope) => checkedScopes.includes(scope))).toEqual([]);
+    expect(scopes(bob)).toEqual(expect.arrayContaining(checkedScopes));
+    expect(scopes(bobPlain).filter((scope) => checkedScopes.includes(scope))).toEqual([]);
   });
 
   test('GIVEN the service-account client WHEN it gets a client-credentials token THEN it carries the mesh identity AND the presenter (azp) the policies name', async () => {
@@ -305,17 +305,18 @@ describe('access-token claims against the dist/ policies', () => {
 
 describe('with real tokens', () => {
   let alice: TokenSet;
-  let aliceAdminRead: TokenSet;
+  /** alice asking for every scope the policies check: Keycloak leaves out what she may not have. */
+  let aliceAskingAll: TokenSet;
   let bob: TokenSet;
+  let bobAskingAll: TokenSet;
   let reconciler: TokenSet;
 
   beforeAll(async () => {
+    const askAll = ['openid', ...whenValues(SCOPE_CLAIM)].join(' ');
     alice = await shop.login(shop.user(['USER']));
-    aliceAdminRead = await shop.login(
-      shop.user(['USER']),
-      ['openid', ...whenValues(SCOPE_CLAIM)].join(' '),
-    );
+    aliceAskingAll = await shop.login(shop.user(['USER']), askAll);
     bob = await shop.login(shop.user(['USER', 'ADMIN']));
+    bobAskingAll = await shop.login(shop.user(['USER', 'ADMIN']), askAll);
     reconciler = await shop.clientToken(serviceAccountClient().clientId);
   }, 120_000);
 
@@ -383,48 +384,152 @@ describe('with real tokens', () => {
       expect([user.valid, admin.valid, client.valid, bad.valid]).toEqual([true, true, true, false]);
     });
 
-    test('GIVEN the engine’s access matrix of dist/ WHEN every cell whose token kind a real token has is decided with that real token THEN the CLI gives the cell’s outcome', async () => {
-      const m = matrix(manifests, { clientIp: CLIENT_IP });
-      const realTokens: Partial<Record<TokenKind, RequestToken>> = {
-        user: await asRequestToken(alice.access_token),
-        'user+admin:read': await asRequestToken(aliceAdminRead.access_token),
-        client: await asRequestToken(reconciler.access_token),
-        invalid: await asRequestToken(forged(alice)),
-      };
-      // `client` cells stand for the caller's own client-credentials token: only the reconciler has a real one.
-      const reconcilerCaller = `shop/${workload('shop', 'payment-reconciler').serviceAccount}`;
-      const cells = m.cells.filter(
-        (cell) =>
-          (cell.token === 'none' || realTokens[cell.token] !== undefined) &&
-          (cell.token !== 'client' || cell.caller === reconcilerCaller),
+    test('GIVEN alice (USER) asking for admin:read WHEN she calls GET /api/orders/admin/all THEN her real token lacks the scope and the mesh refuses her; admin-bob with it is allowed', async () => {
+      const orders = workload('shop', 'order-service');
+      const call = (token: RequestToken): MeshCall => ({
+        from: 'internet',
+        to: orders,
+        method: 'GET',
+        path: '/api/orders/admin/all',
+        token,
+      });
+      const [aliceToken, bobToken] = await Promise.all([
+        asRequestToken(aliceAskingAll.access_token),
+        asRequestToken(bobAskingAll.access_token),
+      ]);
+
+      const [forAlice, forBob] = decideCalls(
+        manifests,
+        [call(aliceToken), call(bobToken)],
+        CLIENT_IP,
       );
-      const calls: MeshCall[] = cells.map((cell) => {
-        const caller = m.callers.find((c) => c.name === cell.caller);
-        const [namespace = '', name = ''] = cell.service.split('/');
-        const token = realTokens[cell.token];
-        return {
-          from: caller?.kind === 'gateway' ? 'internet' : (caller?.principal ?? 'plaintext'),
-          to: workload(namespace, name),
-          method: cell.method,
-          path: cell.path,
-          ...(token === undefined ? {} : { token }),
-        };
+
+      expect(scopes(aliceToken.claims)).not.toContain('admin:read');
+      expect(scopes(bobToken.claims)).toContain('admin:read');
+      expect(`${forAlice.outcome} ${String(forAlice.status)}`).toBe('deny 403');
+      expect(`${forBob.outcome} ${String(forBob.status)}`).toBe('allow 200');
+    });
+
+    describe('the access matrix of dist/ against the real realm', () => {
+      let principals: readonly MatrixPrincipal[];
+      /** Each realm principal's real token, minted by this Keycloak for a real user or client. */
+      const real = new Map<string, RequestToken>();
+
+      /** A real token for a realm principal: its user logs in through its client asking its scopes. */
+      async function mint(p: MatrixPrincipal): Promise<TokenSet> {
+        const rp = p.realm;
+        if (rp === undefined) throw new Error(`${p.name} is not a realm principal`);
+        if (rp.kind === 'client') {
+          if (rp.requested.length > 0) throw new Error(`${p.name}: client scopes are not minted`);
+          return shop.clientToken(rp.client);
+        }
+        if (rp.client !== shop.webClient.clientId) {
+          throw new Error(`${p.name}: only the web client's logins are driven (${rp.client})`);
+        }
+        const user = shop.demoUsers.find((u) => rp.holders.includes(u.username));
+        if (user === undefined)
+          throw new Error(`${p.name}: no demo user holds ${rp.roles.join('+')}`);
+        return shop.login(user, ['openid', ...rp.requested].join(' '));
+      }
+
+      beforeAll(async () => {
+        principals = matrix(manifests, { clientIp: CLIENT_IP }).principals;
+        for (const p of principals.filter((x) => x.realm !== undefined)) {
+          real.set(p.name, await asRequestToken((await mint(p)).access_token));
+        }
+      }, 180_000);
+
+      /** What the policies read of a token: issuer, presenter, audiences, scopes, roles, sub. */
+      const shape = (claims: Record<string, unknown>) => ({
+        iss: claims.iss,
+        azp: claims.azp,
+        aud: audiences(claims).sort(),
+        scope: scopes(claims).sort(),
+        roles: realmRoles(claims).sort(),
+        sub: typeof claims.sub === 'string' && claims.sub !== '',
       });
 
-      const decisions = decideCalls(manifests, calls, CLIENT_IP);
-      const differences = cells
-        .map((cell, i) => ({
-          cell: `${cell.service} ${cell.method} ${cell.path} from ${cell.caller} with ${cell.token}`,
-          matrix: `${cell.outcome} ${String(cell.status)}`,
-          real: `${String(decisions.at(i)?.outcome)} ${String(decisions.at(i)?.status)}`,
-        }))
-        .filter((d) => d.matrix !== d.real);
+      test('GIVEN every principal the matrix has for the realm WHEN Keycloak mints its token for a real user or client THEN the real token carries the claims the matrix assumed', () => {
+        const modelled = principals.filter((p) => p.realm !== undefined);
+        expect(modelled.length).toBeGreaterThanOrEqual(4);
 
-      expect(new Set(cells.map((cell) => cell.token))).toEqual(
-        new Set(['none', 'user', 'user+admin:read', 'client', 'invalid']),
-      );
-      expect(cells.filter((cell) => cell.outcome === 'allow').length).toBeGreaterThan(0);
-      expect(differences).toEqual([]);
+        expect(
+          modelled.map((p) => ({
+            principal: p.name,
+            claims: shape(real.get(p.name)?.claims ?? {}),
+          })),
+        ).toEqual(
+          modelled.map((p) => ({ principal: p.name, claims: shape(p.token?.claims ?? {}) })),
+        );
+        expect(modelled.every((p) => real.get(p.name)?.valid === true)).toBe(true);
+      });
+
+      test('GIVEN each kind of user asking for every optional scope of the web client THEN Keycloak grants exactly what the matrix says they can obtain', async () => {
+        const askAll = ['openid', ...(shop.webClient.optionalClientScopes ?? [])].join(' ');
+        const users = principals.filter((p) => p.realm?.kind === 'user');
+        const rows: { roles: string; real: string[]; matrix: string[] }[] = [];
+        for (const roleSet of new Set(users.map((p) => p.realm?.roles.join('+') ?? ''))) {
+          const withMost = users
+            .filter((p) => p.realm?.roles.join('+') === roleSet)
+            .sort((a, b) => (b.realm?.requested.length ?? 0) - (a.realm?.requested.length ?? 0))
+            .at(0);
+          const user = shop.demoUsers.find((u) => withMost?.realm?.holders.includes(u.username));
+          if (user === undefined) throw new Error(`no demo user holds ${roleSet}`);
+          const token = claimsOf((await shop.login(user, askAll)).access_token);
+          rows.push({
+            roles: roleSet,
+            real: scopes(token).sort(),
+            matrix: scopes(withMost?.token?.claims ?? {}).sort(),
+          });
+        }
+
+        expect(rows.map((r) => ({ roles: r.roles, scopes: r.real }))).toEqual(
+          rows.map((r) => ({ roles: r.roles, scopes: r.matrix })),
+        );
+        expect(rows.find((r) => r.roles === 'USER')?.real).not.toContain('admin:read');
+      });
+
+      test('GIVEN every matrix cell whose principal has a real token (or none, or a forged one) WHEN the CLI decides it with that token THEN it gives the cell’s outcome', async () => {
+        const m = matrix(manifests, { clientIp: CLIENT_IP });
+        const forgedToken = await asRequestToken(forged(alice));
+        const tokenOf = (principal: string): RequestToken | undefined | null => {
+          if (principal === 'no token') return undefined;
+          if (principal === 'forged') return forgedToken;
+          return real.get(principal) ?? null;
+        };
+        const cells = m.cells.filter((cell) => tokenOf(cell.principal) !== null);
+        const calls: MeshCall[] = cells.map((cell) => {
+          const caller = m.callers.find((c) => c.name === cell.caller);
+          const [namespace = '', name = ''] = cell.service.split('/');
+          const token = tokenOf(cell.principal) ?? undefined;
+          return {
+            from: caller?.kind === 'gateway' ? 'internet' : (caller?.principal ?? 'plaintext'),
+            to: workload(namespace, name),
+            method: cell.method,
+            path: cell.path,
+            ...(token === undefined ? {} : { token }),
+          };
+        });
+
+        const decisions = decideCalls(manifests, calls, CLIENT_IP);
+        const differences = cells
+          .map((cell, i) => ({
+            cell: `${cell.service} ${cell.method} ${cell.path} from ${cell.caller} with ${cell.principal}`,
+            matrix: `${cell.outcome} ${String(cell.status)}`,
+            real: `${String(decisions.at(i)?.outcome)} ${String(decisions.at(i)?.status)}`,
+          }))
+          .filter((d) => d.matrix !== d.real);
+        const skipped = m.cells.length - cells.length;
+        process.stderr.write(
+          `[keycloak] matrix cells compared with real tokens: ${String(cells.length)} of ${String(m.cells.length)} (${String(skipped)} 'other issuer' cells have no real token)\n`,
+        );
+
+        expect(new Set(cells.map((cell) => cell.principal))).toEqual(
+          new Set(m.principals.filter((p) => p.kind !== 'other-issuer').map((p) => p.name)),
+        );
+        expect(cells.filter((cell) => cell.outcome === 'allow').length).toBeGreaterThan(0);
+        expect(differences).toEqual([]);
+      });
     });
   });
 
@@ -445,7 +550,7 @@ describe('with real tokens', () => {
     const getOrders = (jwt: string) =>
       fetch(`${service.url}/api/orders`, { headers: { authorization: `Bearer ${jwt}` } });
 
-    test('GIVEN the issuer and audience dist/ configures WHEN the real tokens of the users and the reconciler are presented THEN order-service accepts each', async () => {
+    test('GIVEN the issuer and audience dist/ configures WHEN the real tokens of the users are presented THEN order-service accepts each, AND refuses the reconciler, which no route of its intent admits', async () => {
       const statuses = await Promise.all(
         [alice, bob, reconciler].map(
           async (tokens) => (await getOrders(tokens.access_token)).status,
@@ -453,7 +558,30 @@ describe('with real tokens', () => {
       );
 
       expect(service.env).toMatchObject({ JWT_ISSUER: edgeRule.issuer });
-      expect(statuses).toEqual([200, 200, 200]);
+      expect(statuses).toEqual([200, 200, 403]);
+    });
+
+    test('GIVEN alice asking for admin:read and admin-bob asking for it WHEN each reads every order and the admin stats THEN order-service itself refuses alice (403) and serves admin-bob (200)', async () => {
+      const get = (path: string, jwt: string) =>
+        fetch(`${service.url}${path}`, { headers: { authorization: `Bearer ${jwt}` } }).then(
+          (r) => r.status,
+        );
+
+      const statuses = {
+        aliceAll: await get('/api/orders/admin/all', aliceAskingAll.access_token),
+        aliceStats: await get('/api/admin/stats', aliceAskingAll.access_token),
+        bobAll: await get('/api/orders/admin/all', bobAskingAll.access_token),
+        bobAllWithoutScope: await get('/api/orders/admin/all', bob.access_token),
+        bobStats: await get('/api/admin/stats', bob.access_token),
+      };
+
+      expect(statuses).toEqual({
+        aliceAll: 403,
+        aliceStats: 403,
+        bobAll: 200,
+        bobAllWithoutScope: 403,
+        bobStats: 200,
+      });
     });
 
     test('rejects a real token whose claims were changed after signing with 401', async () => {

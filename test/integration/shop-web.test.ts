@@ -16,7 +16,7 @@ import { type Decision, loadManifests } from '../../policies/engine/index.js';
 import { workloadsOf } from '../../policies/engine/workloads.js';
 import { shopWebConfig } from '../../policies/shop-web.js';
 import { buildShopWeb } from '../../scripts/build-web.js';
-import { distFiles } from './components/dist.js';
+import { deploymentEnv, distFiles } from './components/dist.js';
 import { adminApi } from './components/keycloak.js';
 import { decideHops } from './components/mesh-decide.js';
 import { jwksUri } from './components/oidc.js';
@@ -59,12 +59,22 @@ beforeAll(async () => {
     JWT_AUDIENCE: 'shop-api',
     JWKS_URI: jwksUri(kc.endpoint),
   };
+  // Each service enforces its own route intent, as its dist/ Deployment gives it.
+  const intentOf = (name: string) => {
+    const env = deploymentEnv('shop', name);
+    // A missing variable stops the service with a ConfigError naming it.
+    return { MESHWARD_ROUTES: env.MESHWARD_ROUTES, JWT_ROLES_CLAIM: env.JWT_ROLES_CLAIM };
+  };
   const payments = started.add(
-    await startNodeService('payment-service', 'services/payment-service/server.ts', auth),
+    await startNodeService('payment-service', 'services/payment-service/server.ts', {
+      ...auth,
+      ...intentOf('payment-service'),
+    }),
   );
   const orders = started.add(
     await startNodeService('order-service', 'services/order-service/server.ts', {
       ...auth,
+      ...intentOf('order-service'),
       PAYMENT_SERVICE_URL: payments.url,
     }),
   );

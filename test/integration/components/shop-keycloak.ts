@@ -19,6 +19,8 @@ import {
 
 export interface RealmJsonUser {
   readonly username: string;
+  /** Set on a client's service account (not a person who logs in). */
+  readonly serviceAccountClientId?: string;
   readonly realmRoles?: readonly string[];
   readonly credentials?: readonly { readonly type: string; readonly value: string }[];
 }
@@ -48,7 +50,9 @@ export interface ShopKeycloak {
   readonly endpoint: RealmEndpoint;
   /** The public client with the authorization-code flow and PKCE S256 (the web front end). */
   readonly webClient: RealmJsonClient;
-  /** The realm user whose realm roles are exactly `roles` (order ignored). */
+  /** The realm's demo users: its users that are not a client's service account. */
+  readonly demoUsers: readonly RealmJsonUser[];
+  /** The demo user whose realm roles are exactly `roles` (order ignored). */
   user(roles: readonly string[]): RealmJsonUser;
   passwordOf(user: RealmJsonUser): string;
   /** Logs `user` in through the web client: authorize, login form, code, PKCE exchange. */
@@ -105,14 +109,16 @@ export async function startShopKeycloak(options: ShopKeycloakOptions = {}): Prom
     if (password === undefined) throw new Error(`${user.username} has no password credential`);
     return resolvePlaceholder(keycloak, password);
   };
+  const demoUsers = (realm.users ?? []).filter((u) => u.serviceAccountClientId === undefined);
   return {
     keycloak,
     realm,
     endpoint,
     webClient,
+    demoUsers,
     user(roles) {
       const wanted = [...roles].sort().join(',');
-      const user = realm.users?.find((u) => [...(u.realmRoles ?? [])].sort().join(',') === wanted);
+      const user = demoUsers.find((u) => [...(u.realmRoles ?? [])].sort().join(',') === wanted);
       if (user === undefined)
         throw new Error(`realm ${realm.realm} has no user with roles ${wanted}`);
       return user;
