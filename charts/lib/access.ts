@@ -10,7 +10,14 @@ import type { AuthorizationPolicySpecRules } from '../imports/security.istio.io.
 
 import type { IMeshIdentity } from './identity.js';
 import { type IJwtIssuer, rolesClaimOf } from './jwt-issuer.js';
-import { compilePath, type HttpMethod, requireNonEmpty, validateMethods } from './validation.js';
+import {
+  compilePath,
+  type HttpMethod,
+  requireExactValues,
+  requireNonEmpty,
+  validateMethods,
+  validatePrincipal,
+} from './validation.js';
 
 /** Keycloak's realm roles claim as an Istio `when` key (the default `rolesClaim`). */
 export const REALM_ROLES_CLAIM = claimKey(KEYCLOAK_ROLES_CLAIM);
@@ -62,9 +69,11 @@ export function validateRoute(
   issuer: IJwtIssuer | undefined,
 ): Route {
   requireNonEmpty(owner, 'paths', access.paths);
-  requireNonEmpty(owner, 'roles', access.roles);
-  requireNonEmpty(owner, 'scopes', access.scopes);
-  requireNonEmpty(owner, 'clients', access.clients);
+  requireExactValues(owner, 'roles', access.roles);
+  requireExactValues(owner, 'scopes', access.scopes);
+  requireExactValues(owner, 'clients', access.clients);
+  // Every caller, also one not made by MeshIdentity: its principal is rendered as is.
+  for (const caller of callers) validatePrincipal(owner, caller.identityName, caller.principal);
   const methods = access.methods === undefined ? undefined : validateMethods(owner, access.methods);
   const paths = access.paths.map((p) => compilePath(owner, p));
   const tokenChecks = [access.roles, access.scopes, access.clients].some((v) => v !== undefined);

@@ -79,7 +79,8 @@ export interface JwtIssuerProps {
 
 /**
  * A JWT issuer trusted by the mesh. `bindTo` adds a `RequestAuthentication` to a
- * namespace (every workload in it) or to the workloads a selector picks. A
+ * namespace (every workload in it) or to the workloads a selector picks; tokens are read
+ * from the `Authorization: Bearer` header only (never from `?access_token=`). A
  * `RequestAuthentication` alone only rejects bad tokens — requests without a token
  * still pass — so access rules require the token (`requestPrincipals`).
  * @see https://istio.io/latest/docs/reference/config/security/request_authentication/
@@ -132,6 +133,9 @@ export class JwtIssuer extends Construct implements IJwtIssuer {
             jwksUri: this.jwksUri,
             audiences: [...this.audiences],
             forwardOriginalToken: this.forwardOriginalToken,
+            // Only the Authorization header: without fromHeaders Envoy also reads
+            // ?access_token=, which puts tokens into URLs, access logs and Referers.
+            fromHeaders: [{ name: 'Authorization', prefix: 'Bearer ' }],
             ...(this.rolesClaimFormat === 'space-delimited'
               ? { spaceDelimitedClaims: [this.rolesClaim.join('.')] }
               : {}),

@@ -410,6 +410,11 @@ function validateClient(
   if (!CLIENT_ID.test(client.clientId)) {
     throw new Error(`${owner}: 'clientId' must be lower-case letters, digits or '-'`);
   }
+  if (BUILT_IN_CLIENTS.includes(client.clientId)) {
+    throw new Error(
+      `${owner}: '${client.clientId}' is one of Keycloak's built-in clients (${BUILT_IN_CLIENTS.join(', ')}); name the client after what it is`,
+    );
+  }
   if (client.flows.length === 0) {
     throw new Error(`${owner}: 'flows' is empty; name the grants the client uses`);
   }
@@ -722,6 +727,34 @@ function renderClient(realm: ResolvedRealm, client: RealmClient): Record<string,
 }
 
 /**
+ * Keycloak's built-in `admin-cli`, which it creates in every realm an import does not define
+ * it in: a public client with the password grant on, reachable at the public token endpoint
+ * (a scripted password oracle that skips the login page and PKCE). Rendered disabled, with
+ * no flow; the shop's administrators use the master realm.
+ */
+const ADMIN_CLI = {
+  clientId: 'admin-cli',
+  enabled: false,
+  publicClient: true,
+  standardFlowEnabled: false,
+  implicitFlowEnabled: false,
+  directAccessGrantsEnabled: false,
+  serviceAccountsEnabled: false,
+  defaultClientScopes: [],
+  optionalClientScopes: [],
+};
+
+/** Clients Keycloak creates itself; a realm spec cannot define them. */
+const BUILT_IN_CLIENTS = [
+  'admin-cli',
+  'account',
+  'account-console',
+  'broker',
+  'realm-management',
+  'security-admin-console',
+];
+
+/**
  * The realm import JSON (a `RealmRepresentation`), as an object. Demo users are
  * included only when `includeDevUsers` is set; every client-credentials client's service account is
  * rendered as Keycloak exports them (a user with `serviceAccountClientId`). Users get
@@ -819,7 +852,7 @@ export function renderRealm(
     scopeMappings: realm.clientScopes
       .filter((s) => (s.grantedToRoles ?? []).length > 0)
       .map((s) => ({ clientScope: s.name, roles: [...(s.grantedToRoles ?? [])] })),
-    clients: realm.clients.map((c) => renderClient(realm, c)),
+    clients: [...realm.clients.map((c) => renderClient(realm, c)), ADMIN_CLI],
     users: [...serviceAccounts, ...demoUsers],
   };
 }

@@ -80,6 +80,7 @@ export function compilePath(owner: string, path: string): string {
     return path;
   }
   if (!templated) return path;
+  if (path === '/{**}') fail("matches every path, like '/*'; write the public paths explicitly");
 
   const compiled = segments.map((segment, i) => {
     if (segment === '{**}') {
@@ -108,5 +109,52 @@ export function requireNonEmpty(
   }
   if (values?.some((v) => v.trim() === '')) {
     throw new Error(`${owner}: '${prop}' contains an empty value`);
+  }
+}
+
+/**
+ * Roles, scopes and clients are matched exactly: refuses a `*` (Istio reads `*`, `ADM*` and
+ * `*in` as any value, a prefix or a suffix, so `roles: ['ADM*']` would also admit
+ * `ADMINISTRATOR`) and a white space (Istio splits `scope` on spaces, so such a value never
+ * matches).
+ */
+export function requireExactValues(
+  owner: string,
+  prop: string,
+  values: readonly string[] | undefined,
+): void {
+  requireNonEmpty(owner, prop, values);
+  for (const v of values ?? []) {
+    if (v.includes('*')) {
+      throw new Error(
+        `${owner}: '${prop}' value '${v}' has a '*': Istio would read it as ${
+          v === '*'
+            ? 'any value'
+            : v.startsWith('*')
+              ? 'a suffix'
+              : v.endsWith('*')
+                ? 'a prefix'
+                : 'a literal *'
+        }; name each value exactly (for any valid token use 'authenticated: true')`,
+      );
+    }
+    if (/\s/.test(v)) {
+      throw new Error(
+        `${owner}: '${prop}' value '${v}' contains white space: Istio splits claims like 'scope' on spaces, so it would never match`,
+      );
+    }
+  }
+}
+
+/** `cluster.local/ns/<namespace>/sa/<service account>`, the only principal form a rule names. */
+const PRINCIPAL =
+  /^[a-z0-9]([-a-z0-9.]*[a-z0-9])?\/ns\/[a-z0-9]([-a-z0-9]*[a-z0-9])?\/sa\/[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
+
+/** Refuses a caller whose principal is not one workload identity (`*`, a prefix, `spiffe://`). */
+export function validatePrincipal(owner: string, caller: string, principal: string): void {
+  if (!PRINCIPAL.test(principal)) {
+    throw new Error(
+      `${owner}: caller '${caller}' has principal '${principal}', which is not one workload identity '<trust domain>/ns/<namespace>/sa/<service account>'`,
+    );
   }
 }

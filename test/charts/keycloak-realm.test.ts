@@ -313,6 +313,11 @@ describe('bad realm data is a synth-time error naming it', () => {
     ],
     ['the realm is master', { ...realm, name: 'master' }, "the 'master' realm cannot be imported"],
     [
+      "a client takes the name of one of Keycloak's built-in clients",
+      withClient({ clientId: 'admin-cli' }),
+      "client 'admin-cli': 'admin-cli' is one of Keycloak's built-in clients",
+    ],
+    [
       "a scope's grantedToRoles is empty (it would grant the scope to everyone)",
       { ...realm, clientScopes: [...realm.clientScopes, { name: 'x', grantedToRoles: [] }] },
       "client scope 'x': 'grantedToRoles' is empty (an empty list would grant the scope to everyone); name roles or remove it",
@@ -367,5 +372,26 @@ describe('client scopes granted to roles', () => {
     // THEN
     expect(json.scopeMappings).toEqual([{ clientScope: 'admin:read', roles: ['ADMIN'] }]);
     expect(renderRealm(realm, { includeDevUsers: false }).scopeMappings).toEqual([]);
+  });
+});
+
+describe("Keycloak's built-in admin-cli", () => {
+  test('is rendered disabled with no flow, so the public token endpoint offers no password grant', () => {
+    const clients = renderRealm(realm, { includeDevUsers: false }).clients as Record<
+      string,
+      unknown
+    >[];
+    expect(clients.find((c) => c.clientId === 'admin-cli')).toEqual({
+      clientId: 'admin-cli',
+      enabled: false,
+      publicClient: true,
+      standardFlowEnabled: false,
+      implicitFlowEnabled: false,
+      directAccessGrantsEnabled: false,
+      serviceAccountsEnabled: false,
+      defaultClientScopes: [],
+      optionalClientScopes: [],
+    });
+    expect(clients.every((c) => c.directAccessGrantsEnabled === false)).toBe(true);
   });
 });

@@ -262,6 +262,38 @@ describe('MeshService', () => {
   });
 
   describe('bad input', () => {
+    // Red-team L11: each of these synthesized before, each wider than it looks.
+    test.each([
+      [{ roles: ['*'] }, "'roles' value '*' has a '*': Istio would read it as any value"],
+      [{ roles: ['ADM*'] }, "'roles' value 'ADM*' has a '*': Istio would read it as a prefix"],
+      [{ scopes: ['*'] }, "'scopes' value '*' has a '*': Istio would read it as any value"],
+      [
+        { clients: ['*-job'] },
+        "'clients' value '*-job' has a '*': Istio would read it as a suffix",
+      ],
+      [{ scopes: ['admin read'] }, "'scopes' value 'admin read' contains white space"],
+    ])('throws when a route names a wildcard or spaced claim value: %j', (access, message) => {
+      const { orders } = setup();
+      expect(() => orders.addRoute({ paths: ['/api/x'], ...access })).toThrow(message);
+    });
+    test('throws when a route path is /{**} (every path)', () => {
+      const { orders } = setup();
+      expect(() => orders.addRoute({ paths: ['/{**}'], public: true })).toThrow(
+        "path '/{**}' matches every path, like '/*'; write the public paths explicitly",
+      );
+    });
+    test('throws when a hand-made caller identity has a wildcard principal', () => {
+      const { payments } = setup();
+      const anyone = {
+        identityName: 'anyone',
+        namespace: 'shop',
+        serviceAccountName: 'x',
+        principal: '*',
+      };
+      expect(() => payments.allowFrom(anyone, { paths: ['/api/x'], roles: ['USER'] })).toThrow(
+        "caller 'anyone' has principal '*', which is not one workload identity '<trust domain>/ns/<namespace>/sa/<service account>'",
+      );
+    });
     test('throws when env sets a variable the construct sets from the intent', () => {
       const chart = Testing.chart();
       expect(

@@ -45,6 +45,7 @@ import {
   clientCredentials,
   exchangeCode,
   jwksUri,
+  passwordGrant,
   pkcePair,
   refresh,
   requestToken,
@@ -150,6 +151,22 @@ describe('Keycloak with the dist/ realm', () => {
     const result = await clientCredentials(shop.endpoint, serviceAccountClient().clientId, 'wrong');
 
     expect(result.status).toBe(401);
+  });
+
+  test("rejects the password grant of a real user at every client, Keycloak's built-in admin-cli included", async () => {
+    const user = shop.user(['USER']);
+    const clients = ['admin-cli', shop.webClient.clientId, 'account', 'account-console'];
+
+    const results = await Promise.all(
+      clients.map(async (clientId) => ({
+        clientId,
+        issued:
+          'tokens' in
+          (await passwordGrant(shop.endpoint, clientId, user.username, shop.passwordOf(user))),
+      })),
+    );
+
+    expect(results).toEqual(clients.map((clientId) => ({ clientId, issued: false })));
   });
 });
 
@@ -695,6 +712,19 @@ describe('with real tokens', () => {
           requestId: null,
         });
       }
+    });
+
+    test('GIVEN a forged token in ?access_token= WHEN it passes the gateway THEN Envoy does not read it (dist/ reads the header only): order-service answers, and refuses it', async () => {
+      const inQuery = await fetch(
+        `${gatewayUrl}/api/orders?access_token=${encodeURIComponent(forged(alice))}`,
+      );
+      const inHeader = await fetch(`${gatewayUrl}/api/orders`, { headers: bearer(forged(alice)) });
+
+      expect({
+        status: inQuery.status,
+        answeredByOrderService: inQuery.headers.get('x-request-id') !== null,
+      }).toEqual({ status: 401, answeredByOrderService: true });
+      expect(inHeader.headers.get('x-request-id')).toBeNull();
     });
 
     test('GIVEN the body limit of dist/ WHEN a POST body is one byte over it THEN Envoy answers 413 AND a body of exactly the limit reaches order-service', async () => {

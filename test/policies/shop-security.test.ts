@@ -6,6 +6,8 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 
 import { buildApp } from '../../charts/app.js';
+import { compile, decide, loadManifests } from '../../policies/engine/index.js';
+import { SHOP_AUDIENCE, SHOP_ISSUER } from '../../policies/realm.js';
 import { parseRoutes, ROUTES_ANNOTATION } from '../../contract/routes.js';
 import { DIST, loadDist, ref, synthInMemory, type KubeObject } from '../support/manifests.js';
 
@@ -132,6 +134,54 @@ describe('invariants', () => {
       });
     }
     expect(offenders).toEqual([]);
+  });
+
+  test('every RequestAuthentication reads tokens from the Authorization header only, never from the query', () => {
+    const rules = security
+      .filter((o) => o.kind === 'RequestAuthentication')
+      .flatMap((o) => ((o.spec as any).jwtRules ?? []).map((r: any) => ({ ra: ref(o), rule: r })));
+    expect(rules.length).toBeGreaterThan(0);
+    expect(
+      rules.map(({ ra, rule }) => ({
+        ra,
+        fromHeaders: rule.fromHeaders,
+        fromParams: rule.fromParams,
+        fromCookies: rule.fromCookies,
+      })),
+    ).toEqual(
+      rules.map(({ ra }) => ({
+        ra,
+        fromHeaders: [{ name: 'Authorization', prefix: 'Bearer ' }],
+        fromParams: undefined,
+        fromCookies: undefined,
+      })),
+    );
+  });
+
+  test('GIVEN a valid USER token in ?access_token= WHEN decided at the gateway THEN it counts as no token (403), while the same token in the header is allowed', () => {
+    const compiled = compile(loadManifests([DIST]));
+    const token = {
+      claims: {
+        iss: SHOP_ISSUER,
+        sub: 'u-1',
+        aud: SHOP_AUDIENCE,
+        realm_access: { roles: ['USER'] },
+      },
+    };
+    const request = (location?: { param: string }) =>
+      decide(compiled, {
+        destination: { namespace: 'istio-system', labels: { istio: 'ingressgateway' }, port: 8443 },
+        remoteIp: '192.168.1.10',
+        method: 'GET',
+        path: '/api/orders',
+        host: 'shop.example.com',
+        tokens: [{ ...token, ...(location ? { location } : {}) }],
+      });
+
+    expect(
+      `${request({ param: 'access_token' }).outcome} ${request({ param: 'access_token' }).status}`,
+    ).toBe('deny 403');
+    expect(request().outcome).toBe('allow');
   });
 
   test('every workload runs as its own ServiceAccount, declared in its namespace', () => {

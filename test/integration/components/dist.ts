@@ -41,6 +41,7 @@ export interface JwtRule {
   readonly audiences?: readonly string[];
   readonly jwksUri?: string;
   readonly forwardOriginalToken?: boolean;
+  readonly fromHeaders?: readonly { readonly name: string; readonly prefix?: string }[];
 }
 
 /** The jwtRules of the RequestAuthentications in `namespace` (all namespaces when omitted). */

@@ -80,6 +80,15 @@ export function gatewayJwtAuthn(jwksOrigin: string, jwksCluster: string): HttpFi
       },
       forward: rule.forwardOriginalToken ?? false,
       payload_in_metadata: rule.issuer,
+      // Istio turns fromHeaders into from_headers; with them Envoy reads no query parameter.
+      ...(rule.fromHeaders === undefined
+        ? {}
+        : {
+            from_headers: rule.fromHeaders.map((h) => ({
+              name: h.name,
+              ...(h.prefix === undefined ? {} : { value_prefix: h.prefix }),
+            })),
+          }),
     };
   });
   return {

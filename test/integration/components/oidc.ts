@@ -78,6 +78,21 @@ export function clientCredentials(
   });
 }
 
+/** The resource-owner password grant (RFC 6749 4.3): what the realm must refuse everywhere. */
+export function passwordGrant(
+  endpoint: RealmEndpoint,
+  clientId: string,
+  username: string,
+  password: string,
+): Promise<TokenResult> {
+  return tokenRequest(endpoint, {
+    grant_type: 'password',
+    client_id: clientId,
+    username,
+    password,
+  });
+}
+
 export function refresh(
   endpoint: RealmEndpoint,
   clientId: string,
