@@ -76,6 +76,16 @@ export function parseOrderRequest(body: unknown): OrderItem[] {
   });
 }
 
+/** The same items, in any order: what makes a replay the same order. */
+function sameItems(a: readonly OrderItem[], b: readonly OrderItem[]): boolean {
+  const key = (items: readonly OrderItem[]) =>
+    items
+      .map((i) => `${i.sku}\0${String(i.quantity)}`)
+      .sort()
+      .join('\n');
+  return key(a) === key(b);
+}
+
 function view(o: Order): OrderView {
   return {
     id: o.id,
@@ -131,6 +141,24 @@ export function createOrderApp(options: OrderAppOptions): Express {
       // A client retry with the same Idempotency-Key maps to the same order id, so
       // payment-service replays the first charge instead of charging again.
       const id = clientKey === undefined ? randomUUID() : orderIdFor(caller.subject, clientKey);
+      // A replay is the same order or a conflict: the key never rewrites what it created.
+      const replayOf = async (): Promise<Order | undefined> => {
+        const existing = clientKey === undefined ? undefined : await repository.get(id);
+        if (existing !== undefined && !sameItems(existing.items, items)) {
+          throw new HttpError(
+            409,
+            'idempotency_key_reused',
+            'Idempotency-Key was already used with a different order',
+          );
+        }
+        return existing;
+      };
+      const replayed = await replayOf();
+      if (replayed !== undefined) {
+        res.setHeader('idempotent-replayed', 'true');
+        res.status(201).location(`/api/orders/${id}`).json(view(replayed));
+        return;
+      }
       // Charge first, store second: a failed charge leaves nothing half-written.
       const { paymentId } = await payments.charge(
         { orderId: id, amountCents: totalCents, currency: CURRENCY },
@@ -140,6 +168,13 @@ export function createOrderApp(options: OrderAppOptions): Express {
           requestId: requestIdOf(res),
         },
       );
+      // Another request with the key may have stored its order while this one was charged.
+      const raced = await replayOf();
+      if (raced !== undefined) {
+        res.setHeader('idempotent-replayed', 'true');
+        res.status(201).location(`/api/orders/${id}`).json(view(raced));
+        return;
+      }
       const order: Order = {
         id,
         owner: caller.subject,

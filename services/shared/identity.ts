@@ -1,5 +1,11 @@
 import type { JWTPayload, JWTVerifyGetKey } from 'jose';
-import { createRemoteJWKSet, decodeJwt, errors as joseErrors, jwtVerify } from 'jose';
+import {
+  createRemoteJWKSet,
+  decodeJwt,
+  decodeProtectedHeader,
+  errors as joseErrors,
+  jwtVerify,
+} from 'jose';
 import type { ClaimPath } from '../../contract/claims.js';
 import { claimStrings } from '../../contract/claims.js';
 import type { AuthConfig } from './config.js';
@@ -95,7 +101,11 @@ export function spaceDelimitedClaims(
  * Builds the function that turns an `Authorization` header into an Identity.
  *
  * - `mesh`: decode only. The sidecar's RequestAuthentication already rejected any
- *   invalid token with 401; the app must not run without the mesh in this mode.
+ *   invalid token with 401; the app must not run without the mesh in this mode. What a
+ *   request that bypassed the sidecar (`kubectl port-forward`, a pod without injection)
+ *   could still bring is refused all the same: an unsigned token (`alg` none, or any
+ *   algorithm outside the allow-list), one without `exp`, an expired one, one not yet valid,
+ *   and one of another issuer.
  * - `verify`: full verification with jose — issuer, audience, asymmetric algorithm
  *   allow-list, `exp`/`nbf` with clock tolerance, key from the JWKS by `kid`.
  *
@@ -159,11 +169,14 @@ export function createIdentityResolver(
     if (token === undefined) throw unauthorized('malformed Authorization header');
     if (auth.mode === 'mesh' || keySet === undefined) {
       let claims: JWTPayload;
+      let alg: unknown;
       try {
         claims = decodeJwt(token);
+        alg = decodeProtectedHeader(token).alg;
       } catch (err) {
         throw unauthorized('token cannot be decoded', err);
       }
+      checkUnverified(claims, alg, auth, now());
       const identity = toIdentity(claims, token, rolesClaim);
       remember(token, claims, identity);
       return identity;
@@ -189,6 +202,23 @@ export function createIdentityResolver(
     return identity;
   };
   return Object.assign(resolve, { cached });
+}
+
+/**
+ * What `mesh` mode checks without the signature: an asymmetric algorithm of the allow-list
+ * (never `none`), the issuer, and `exp` / `nbf` with the clock tolerance.
+ */
+function checkUnverified(claims: JWTPayload, alg: unknown, auth: AuthConfig, nowMs: number): void {
+  if (typeof alg !== 'string' || !auth.algorithms.includes(alg)) {
+    throw unauthorized(`token algorithm ${JSON.stringify(alg ?? null)} is not accepted`);
+  }
+  if (claims.iss !== auth.issuer) throw unauthorized('token is of another issuer');
+  const seconds = nowMs / 1000;
+  if (typeof claims.exp !== 'number') throw unauthorized('token has no exp');
+  if (claims.exp + auth.clockToleranceSeconds < seconds) throw unauthorized('token has expired');
+  if (typeof claims.nbf === 'number' && claims.nbf - auth.clockToleranceSeconds > seconds) {
+    throw unauthorized('token is not valid yet');
+  }
 }
 
 export function hasRole(identity: Identity, role: string): boolean {

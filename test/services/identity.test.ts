@@ -10,6 +10,16 @@ function b64url(input: string | Buffer): string {
   return Buffer.from(input).toString('base64url');
 }
 
+/** The token with `exp` removed from its payload (the signature no longer matters in mesh mode). */
+function withoutExp(jwt: string): string {
+  const [header = '', payload = '', signature = ''] = jwt.split('.');
+  const { exp: _exp, ...rest } = JSON.parse(Buffer.from(payload, 'base64url').toString()) as Record<
+    string,
+    unknown
+  >;
+  return `${header}.${b64url(JSON.stringify(rest))}.${signature}`;
+}
+
 describe('identity from the bearer token', () => {
   let issuer: TestIssuer;
   beforeAll(async () => {
@@ -74,6 +84,60 @@ describe('identity from the bearer token', () => {
     const resolve = createIdentityResolver(authConfig('mesh'));
     const token = await issuer.mint({ sub: 'bob' });
     await expect(resolve(`Bearer ${token}`)).resolves.toMatchObject({ subject: 'bob' });
+  });
+
+  describe('mesh mode still refuses what a request that bypassed the sidecar could bring (red-team L10)', () => {
+    const now = Math.floor(Date.now() / 1000);
+    const claims = {
+      sub: 'mallory',
+      iss: ISSUER,
+      aud: AUDIENCE,
+      realm_access: { roles: ['USER', 'ADMIN'] },
+    };
+    const unsigned = (extra: Record<string, unknown>) =>
+      new UnsecuredJWT({ ...claims, exp: now + 300, ...extra }).encode();
+
+    test.each([
+      [
+        'an unsigned token (alg none)',
+        () => unsigned({}),
+        'token algorithm "none" is not accepted',
+      ],
+      [
+        'an HMAC-signed token',
+        () => {
+          const header = b64url(JSON.stringify({ alg: 'HS256', typ: 'JWT' }));
+          const body = b64url(JSON.stringify({ ...claims, exp: now + 300 }));
+          const mac = createHmac('sha256', 'k').update(`${header}.${body}`).digest('base64url');
+          return `${header}.${body}.${mac}`;
+        },
+        'token algorithm "HS256" is not accepted',
+      ],
+    ])('rejects %s with 401', async (_what, make, message) => {
+      const resolve = createIdentityResolver(authConfig('mesh'));
+      await expect(resolve(`Bearer ${make()}`)).rejects.toMatchObject({ status: 401, message });
+    });
+
+    test.each([
+      ['an expired token', () => issuer.mint({}, { expiresIn: now - 3600 }), 'token has expired'],
+      ['a token without exp', async () => withoutExp(await issuer.mint()), 'token has no exp'],
+      [
+        'a token not valid yet',
+        () => issuer.mint({}, { notBefore: now + 3600 }),
+        'token is not valid yet',
+      ],
+      [
+        'a token of another issuer',
+        () => issuer.mint({ iss: 'https://evil.example.com' }),
+        'token is of another issuer',
+      ],
+    ])('rejects %s with 401, though signed', async (_what, make, message) => {
+      const resolve = createIdentityResolver(authConfig('mesh'));
+      await expect(resolve(`Bearer ${await make()}`)).rejects.toMatchObject({
+        status: 401,
+        message,
+      });
+    });
   });
 
   test('verify mode fetches the JWKS from JWKS_URI on loopback', async () => {

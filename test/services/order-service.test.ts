@@ -574,5 +574,36 @@ describe('order-service', () => {
       expect(conflict.body.error.code).toBe('idempotency_key_reused');
       expect(paymentRepo.count()).toBe(before + 1);
     });
+
+    test('rejects a replay with other items of the same total with 409, and keeps the first order (red-team L6)', async () => {
+      const a = createOrderApp({
+        config: orderConfig('verify', `http://127.0.0.1:${payment.port}`),
+        logger: silentLogger,
+        keySet: issuer.keySet,
+      });
+      const send = (body: object) =>
+        request(a)
+          .post('/api/orders')
+          .set('authorization', `Bearer ${bob}`)
+          .set('idempotency-key', 'same-total-0001')
+          .send(body);
+      // GIVEN an order of 4 tees (4 × 2500) and one of 25 stickers (25 × 400) cost the same
+      const tees = { items: [{ sku: 'MW-TEE', quantity: 4 }] };
+      const stickers = { items: [{ sku: 'MW-STICKER', quantity: 25 }] };
+      const first = await send(stickers).expect(201);
+      // WHEN the key is replayed with the tees
+      const replay = await send(tees).expect(409);
+      const same = await send(stickers).expect(201);
+      const stored = await request(a)
+        .get(`/api/orders/${first.body.id as string}`)
+        .set('authorization', `Bearer ${bob}`)
+        .expect(200);
+      // THEN the replay is refused and the first order is what is stored
+      expect(replay.body.error.code).toBe('idempotency_key_reused');
+      expect(first.body.totalCents).toBe(10000);
+      expect(stored.body.items).toEqual(stickers.items);
+      expect(same.headers['idempotent-replayed']).toBe('true');
+      expect(same.body.paymentId).toBe(first.body.paymentId);
+    });
   });
 });
