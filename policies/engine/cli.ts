@@ -1,11 +1,12 @@
 import { createInterface } from 'node:readline';
 import { compile, decide } from './engine.js';
 import { formatFindings, lint } from './lint.js';
-import { loadManifests } from './manifests.js';
+import { loadManifests, MODELED_KINDS } from './manifests.js';
 import { formatMatrix, formatMermaid, matrix, mismatches } from './matrix.js';
 import {
   type Decision,
   isRecord,
+  type Manifests,
   type MeshRequest,
   PATH_NORMALIZATIONS,
   type PathNormalization,
@@ -120,31 +121,88 @@ export function parseArgs(argv: readonly string[]): Args {
   };
 }
 
+/** The value as JSON (`undefined` when it has none). */
+const show = (v: unknown): string => (v === undefined ? 'undefined' : JSON.stringify(v));
+
+/** Throws naming `field` unless `v` is a string (or absent, when optional). */
+function str(v: unknown, field: string, optional = true): void {
+  if (v === undefined && optional) return;
+  if (typeof v !== 'string') throw new Error(`${field} must be a string, got ${show(v)}`);
+}
+
+function bool(v: unknown, field: string): void {
+  if (v !== undefined && typeof v !== 'boolean') {
+    throw new Error(`${field} must be true or false, got ${show(v)}`);
+  }
+}
+
+function strRecord(v: unknown, field: string, lists = false): void {
+  if (v === undefined) return;
+  if (!isRecord(v)) throw new Error(`${field} must be an object, got ${show(v)}`);
+  for (const [k, x] of Object.entries(v)) {
+    const ok =
+      typeof x === 'string' || (lists && Array.isArray(x) && x.every((e) => typeof e === 'string'));
+    if (!ok) {
+      throw new Error(
+        `${field}.${k} must be a string${lists ? ' or a list of strings' : ''}, got ${show(x)}`,
+      );
+    }
+  }
+}
+
+/**
+ * Type-checks a request line field by field: a mistyped field is an error naming it, never
+ * a silently different request (`"valid":"false"` would have counted as a valid token).
+ */
 function validateRequest(value: unknown): MeshRequest {
   if (!isRecord(value)) throw new Error('request must be a JSON object');
+  const id = value.id;
+  if (id !== undefined && id !== null && typeof id !== 'string' && typeof id !== 'number') {
+    throw new Error(`id must be a string, a number or null, got ${show(id)}`);
+  }
   const d = value.destination;
   if (!isRecord(d)) throw new Error("request has no 'destination' object");
   if (typeof d.namespace !== 'string' || d.namespace === '') {
-    throw new Error(
-      `destination.namespace must be a non-empty string, got ${JSON.stringify(d.namespace)}`,
-    );
+    throw new Error(`destination.namespace must be a non-empty string, got ${show(d.namespace)}`);
   }
   if (d.labels !== undefined && !isRecord(d.labels))
     throw new Error('destination.labels must be an object');
+  strRecord(d.labels, 'destination.labels');
   if (
     d.port !== undefined &&
     (typeof d.port !== 'number' || !Number.isInteger(d.port) || d.port < 1 || d.port > 65535)
   ) {
-    throw new Error(`destination.port (${JSON.stringify(d.port)}) must be an integer 1-65535`);
+    throw new Error(`destination.port (${show(d.port)}) must be an integer 1-65535`);
   }
+  str(d.ip, 'destination.ip');
+  if (value.source !== undefined) {
+    const src = value.source;
+    if (!isRecord(src)) throw new Error(`source must be an object, got ${show(src)}`);
+    bool(src.mtls, 'source.mtls');
+    str(src.principal, 'source.principal');
+    str(src.ip, 'source.ip');
+  }
+  for (const field of ['remoteIp', 'method', 'path', 'host', 'sni'] as const) {
+    str(value[field], field);
+  }
+  strRecord(value.headers, 'headers', true);
   if (
     value.tokens !== undefined &&
     (!Array.isArray(value.tokens) || !value.tokens.every((t) => isRecord(t) && isRecord(t.claims)))
   ) {
     throw new Error('tokens must be an array of objects with claims');
   }
+  (Array.isArray(value.tokens) ? value.tokens : []).forEach((t: Record<string, unknown>, i) => {
+    bool(t.valid, `tokens[${i}].valid`);
+    if (t.location !== undefined) {
+      if (!isRecord(t.location)) throw new Error(`tokens[${i}].location must be an object`);
+      for (const k of ['header', 'prefix', 'param', 'cookie']) {
+        str(t.location[k], `tokens[${i}].location.${k}`);
+      }
+    }
+  });
   if (value.protocol !== undefined && value.protocol !== 'http' && value.protocol !== 'tcp') {
-    throw new Error(`protocol ${JSON.stringify(value.protocol)} must be http or tcp`);
+    throw new Error(`protocol ${show(value.protocol)} must be http or tcp`);
   }
   return value as unknown as MeshRequest;
 }
@@ -160,7 +218,7 @@ function line(d: Decision): string {
 }
 
 async function runDecide(args: Args): Promise<number> {
-  const compiled = compile(loadManifests(args.manifests), {
+  const compiled = compile(manifestsOf(args), {
     rootNamespace: args.rootNamespace,
     pathNormalization: args.pathNormalization,
   });
@@ -188,6 +246,17 @@ async function runDecide(args: Args): Promise<number> {
   return 0;
 }
 
+/** The manifests of `--manifests`, warning on stderr about a path that held none. */
+function manifestsOf(args: Args): Manifests {
+  const loaded = loadManifests(args.manifests);
+  for (const path of loaded.empty) {
+    process.stderr.write(
+      `meshward: warning: --manifests '${path}' holds no object meshward models (${[...MODELED_KINDS].slice(0, 3).join(', ')}, ...): nothing there is checked\n`,
+    );
+  }
+  return loaded;
+}
+
 export async function main(argv: readonly string[]): Promise<number> {
   if (argv.length === 0 || argv[0] === '--help' || argv[0] === '-h' || argv[0] === 'help') {
     process.stdout.write(HELP);
@@ -206,7 +275,7 @@ export async function main(argv: readonly string[]): Promise<number> {
         return await runDecide(args);
       case 'lint': {
         const realmFiles: RealmFile[] = args.realms.map(readRealmFile);
-        const findings = lint(loadManifests(args.manifests), {
+        const findings = lint(manifestsOf(args), {
           rootNamespace: args.rootNamespace,
           realmFiles,
         });
@@ -216,7 +285,7 @@ export async function main(argv: readonly string[]): Promise<number> {
         return findings.some((f) => f.severity === 'error') ? 1 : 0;
       }
       case 'matrix': {
-        const m = matrix(loadManifests(args.manifests), {
+        const m = matrix(manifestsOf(args), {
           rootNamespace: args.rootNamespace,
           realmFiles: args.realms.map(readRealmFile),
           ...(args.clientIp === undefined ? {} : { clientIp: args.clientIp }),

@@ -2,6 +2,7 @@ import { REALM_CONTRACT_RULES } from '../../contract/realm-contract.js';
 import { claimPath, whenKeyError } from './authz.js';
 import { compile, matchLabels, selects, subset } from './engine.js';
 import { lintRealms } from './lint-realm.js';
+import { lintTypes } from './lint-types.js';
 import { cidrError, pathTemplateError } from './match.js';
 import { ROUTES_ANNOTATION, routesOf } from './matrix.js';
 import { isRecord, type K8sObject, type Manifests, objectRef } from './model.js';
@@ -50,6 +51,7 @@ export const LINT_RULES: Readonly<Record<string, string>> = {
   MW107: 'invalid AuthorizationPolicy: CUSTOM uses identity fields',
   MW108: 'invalid AuthorizationPolicy: bad IP block',
   MW109: 'invalid PeerAuthentication: unknown mTLS mode',
+  MW110: 'invalid security object: a field of the wrong type (a string where a list belongs)',
   ...REALM_CONTRACT_RULES,
 };
 
@@ -655,6 +657,7 @@ export function lint(
     }
   }
 
+  findings.push(...lintTypes(objs));
   findings.push(...lintRealms(manifests, options.realmFiles));
 
   const rank: Record<Severity, number> = { error: 0, warning: 1, info: 2 };

@@ -69,14 +69,21 @@ export function parseManifests(text: string, label: string): K8sObject[] {
   return objects;
 }
 
-/** Loads YAML files or folders of YAML files (not recursive), in a stable order. */
-export function loadManifests(paths: readonly string[]): Manifests {
+/**
+ * Loads YAML files or folders of YAML files (not recursive), in a stable order. `empty` lists
+ * the paths that held no object the engine models (an empty file, a typo'd folder, a list of
+ * scalars): a check over them proves nothing, so the CLI warns.
+ */
+export function loadManifests(paths: readonly string[]): Manifests & { readonly empty: string[] } {
   if (paths.length === 0) throw new Error('no manifest paths given');
   const objects: K8sObject[] = [];
+  const empty: string[] = [];
   for (const path of paths) {
+    const before = objects.length;
     for (const file of yamlFiles(path)) {
       objects.push(...parseManifests(readFileSync(file, 'utf8'), file));
     }
+    if (objects.length === before) empty.push(path);
   }
-  return { objects };
+  return { objects, empty };
 }

@@ -125,6 +125,56 @@ describe('meshward lint', () => {
   });
 });
 
+describe('mistyped input (red-team L3)', () => {
+  it.each([
+    [
+      { tokens: [{ claims: { iss: 'x' }, valid: 'false' }] },
+      'tokens[0].valid must be true or false, got "false"',
+    ],
+    [{ method: ['GET'] }, 'method must be a string, got ["GET"]'],
+    [{ source: { mtls: 'yes' } }, 'source.mtls must be true or false, got "yes"'],
+    [{ path: 123 }, 'path must be a string, got 123'],
+    [{ headers: { 'x-n': 5 } }, 'headers.x-n must be a string or a list of strings, got 5'],
+    [
+      { tokens: [{ claims: {}, location: { param: 1 } }] },
+      'tokens[0].location.param must be a string, got 1',
+    ],
+  ])('answers %j with an error line naming the field, never a decision', (extra, message) => {
+    const r = run(['decide', '--manifests', SHOP], `${req('bad', extra)}\n${req('ok')}\n`);
+    const [bad, ok] = r.stdout
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as { outcome: string; reason: string });
+    expect(bad).toMatchObject({ outcome: 'error', reason: `line 1: ${message}` });
+    expect(ok?.outcome).toBe('allow');
+    expect(r.stderr).not.toMatch(/TypeError|is not a function/);
+  });
+
+  it('lints a rule whose methods is a string as MW110, naming the field', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'mw-types-'));
+    writeFileSync(
+      join(dir, 'p.yaml'),
+      'apiVersion: security.istio.io/v1\nkind: AuthorizationPolicy\nmetadata: { name: p, namespace: shop }\nspec:\n  rules: [{ to: [{ operation: { methods: GET } }] }]\n',
+    );
+    const r = run(['lint', '--manifests', dir, '--json']);
+    const findings = JSON.parse(r.stdout) as { code: string; message: string }[];
+    expect(r.code).toBe(1);
+    expect(findings.find((f) => f.code === 'MW110')?.message).toMatch(
+      /^spec\.rules\[0\]\.to\[0\]\.operation\.methods must be a list of strings, got "GET"/,
+    );
+  });
+
+  it('warns when a --manifests path holds no object it models', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'mw-empty-'));
+    writeFileSync(join(dir, 'empty.yaml'), '- a\n- b\n');
+    const r = run(['lint', '--manifests', dir, SHOP]);
+    expect(r.stderr).toContain(
+      `meshward: warning: --manifests '${dir}' holds no object meshward models`,
+    );
+    expect(r.stderr).not.toContain(`'${SHOP}'`);
+  });
+});
+
 describe('meshward matrix', () => {
   it('prints JSON with cells and mismatches and exits 0 when they agree', () => {
     const r = run(['matrix', '--manifests', SHOP, '--json']);

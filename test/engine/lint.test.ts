@@ -167,6 +167,7 @@ const CASES: [string, string][] = [
     'MW109',
     `apiVersion: security.istio.io/v1\nkind: PeerAuthentication\nmetadata: { name: api, namespace: shop }\nspec: { selector: { matchLabels: { app: api } }, mtls: { mode: STRCT } }\n---\n`,
   ],
+  ['MW110', policy(`${sel}  rules: [{ to: [{ operation: { methods: GET } }] }]`)],
   ['MW201', realmYaml() + tokenRule(`{ key: 'request.auth.claims[groups]', values: [admins] }`)],
   [
     'MW202',
