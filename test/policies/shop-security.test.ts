@@ -6,9 +6,9 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 
 import { buildApp } from '../../charts/app.js';
+import { parseRoutes, ROUTES_ANNOTATION } from '../../contract/routes.js';
 import { compile, decide, loadManifests } from '../../policies/engine/index.js';
 import { SHOP_AUDIENCE, SHOP_ISSUER } from '../../policies/realm.js';
-import { parseRoutes, ROUTES_ANNOTATION } from '../../contract/routes.js';
 import { DIST, loadDist, ref, synthInMemory, type KubeObject } from '../support/manifests.js';
 
 const objects = loadDist();
