@@ -89,3 +89,39 @@ export function pathTemplateMatcher(template: string): StringPredicate {
 export function pathMatcher(pattern: string): StringPredicate {
   return isPathTemplate(pattern) ? pathTemplateMatcher(pattern) : stringMatcher(pattern);
 }
+
+/**
+ * Whether two path patterns (Istio syntax: exact, `/x/*` prefix, `{*}` and `{**}` templates)
+ * can match the same request path. Decided on candidate paths built from both patterns (each
+ * one's sample, and one that takes every literal segment either pattern has): exact for
+ * exact, prefix and single-template pairs; for two templates it may miss an overlap that only
+ * a path built from neither side's literals shows.
+ */
+export function pathsOverlap(p: string, q: string): boolean {
+  const mp = pathMatcher(p);
+  const mq = pathMatcher(q);
+  return overlapCandidates(p, q).some((path) => mp(path) && mq(path));
+}
+
+/** A concrete path for a pattern: `{*}` → `o-1`, `{**}` and a trailing `*` → `x`. */
+export function samplePath(pattern: string): string {
+  let p = pattern.replace(/\{\*\*\}/g, 'x').replace(/\{\*\}/g, 'o-1');
+  if (p.endsWith('*')) p = `${p.slice(0, -1)}x`;
+  if (p.startsWith('*')) p = `/x${p.slice(1)}`;
+  return p;
+}
+
+function overlapCandidates(p: string, q: string): string[] {
+  const literal = (s: string | undefined) =>
+    s !== undefined && s !== '{*}' && s !== '{**}' && s !== '*' ? s : undefined;
+  const segs = (x: string) => x.split('/').slice(1);
+  const a = segs(p);
+  const b = segs(q);
+  const merged = Array.from({ length: Math.max(a.length, b.length) }, (_, i) => {
+    return literal(a[i]) ?? literal(b[i]) ?? 'o-1';
+  });
+  const candidates = [samplePath(p), samplePath(q), `/${merged.join('/')}`];
+  // A prefix pattern also matches the bare prefix path with one more segment.
+  for (const x of [p, q]) if (x.endsWith('/*')) candidates.push(`${x.slice(0, -1)}o-1`);
+  return candidates;
+}

@@ -5,6 +5,7 @@ import {
   PRESENTER_KEY,
   SCOPE_KEY,
 } from '../../contract/claims.js';
+import { pathsOverlap } from '../../contract/match.js';
 import type { RouteEntry } from '../../contract/routes.js';
 import type { AuthorizationPolicySpecRules } from '../imports/security.istio.io.js';
 
@@ -106,6 +107,61 @@ export function validateRoute(
     clients: [...(access.clients ?? [])],
     callers: [...callers],
   };
+}
+
+/** What a route asks of a token, in words: `no token`, `any valid token`, `roles [ADMIN]`... */
+export function describeTokenRule(
+  route: Pick<Route, 'public' | 'roles' | 'scopes' | 'clients'>,
+): string {
+  if (route.public) return 'no token';
+  const parts = [
+    ...(route.roles.length > 0 ? [`roles [${route.roles.join(', ')}]`] : []),
+    ...(route.scopes.length > 0 ? [`scopes [${route.scopes.join(', ')}]`] : []),
+    ...(route.clients.length > 0 ? [`clients [${route.clients.join(', ')}]`] : []),
+  ];
+  return parts.length > 0 ? parts.join(' and ') : 'any valid token';
+}
+
+const sameSet = (a: readonly string[], b: readonly string[]) =>
+  a.length === b.length && [...a].sort().join('\0') === [...b].sort().join('\0');
+
+/**
+ * @internal Where two routes of one workload (or one gateway host) meet: a method both
+ * take and a path both match, for a caller both admit, while they ask different things of the
+ * token. ALLOW rules are ORed, so on that overlap the weaker one wins and the other's
+ * requirement silently does not hold (a public `/api/*` makes `GET /api/admin/x` with
+ * `roles: ['ADMIN']` public). Undefined when they do not conflict.
+ */
+export function routeConflict(
+  a: Pick<Route, 'methods' | 'paths' | 'public' | 'roles' | 'scopes' | 'clients'> & {
+    readonly callers?: readonly IMeshIdentity[];
+  },
+  b: typeof a,
+): string | undefined {
+  const sameToken =
+    a.public === b.public &&
+    sameSet(a.roles, b.roles) &&
+    sameSet(a.scopes, b.scopes) &&
+    sameSet(a.clients, b.clients);
+  if (sameToken) return undefined;
+  if (a.callers !== undefined && b.callers !== undefined) {
+    const theirs = new Set(b.callers.map((c) => c.principal));
+    if (!a.callers.some((c) => theirs.has(c.principal))) return undefined;
+  }
+  const methods =
+    a.methods === undefined
+      ? (b.methods ?? ['*'])
+      : b.methods === undefined
+        ? a.methods
+        : a.methods.filter((m) => b.methods?.includes(m));
+  if (methods.length === 0) return undefined;
+  for (const p of a.paths) {
+    const q = b.paths.find((x) => pathsOverlap(p, x));
+    if (q !== undefined) {
+      return `${methods.join('|')} '${p}' and '${q}' overlap, and the routes ask for ${describeTokenRule(a)} and ${describeTokenRule(b)}: ALLOW rules are ORed, so on the overlap the weaker one wins; make the paths disjoint or give both the same token rule`;
+    }
+  }
+  return undefined;
 }
 
 /** @internal The key that makes two routes duplicates: same method and same path. */

@@ -19,7 +19,7 @@ import {
   type AuthorizationPolicySpecRulesWhen,
 } from '../imports/security.istio.io.js';
 
-import { claimConditions, type Route } from './access.js';
+import { claimConditions, type Route, routeConflict } from './access.js';
 import {
   BUFFER_FILTER_NAME,
   bufferFilterConfig,
@@ -216,6 +216,18 @@ export class ApiGateway extends Construct {
 
     const hosts = this.validateHosts(props.hosts);
     const routes = this.resolveRoutes(hosts, props.routes, props.backends);
+    // One ALLOW policy holds every host's routes: overlapping routes of a host must agree on
+    // the token, or the weaker one opens the other (red-team M3).
+    routes.forEach((r, i) => {
+      for (const other of routes.slice(0, i).filter((o) => o.host === r.host)) {
+        const conflict = routeConflict(r.route, other.route);
+        if (conflict !== undefined) {
+          throw new Error(
+            `${this.owner}: route ${describe(r)} conflicts with route ${describe(other)}: ${conflict}`,
+          );
+        }
+      }
+    });
     const cors = props.cors ? this.validateCors(props.cors, hosts) : undefined;
     const needsToken = routes.some((r) => !r.route.public);
     if (needsToken && !props.issuer) {

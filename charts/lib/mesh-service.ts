@@ -17,6 +17,7 @@ import {
   renderRule,
   type Route,
   type RouteAccess,
+  routeConflict,
   routeKeys,
   validateRoute,
 } from './access.js';
@@ -284,6 +285,13 @@ export class MeshService extends Construct implements IMeshService {
     const route = validateRoute(label, access, all, this.issuer);
     for (const key of routeKeys(route)) {
       if (this.routeKeys.has(key)) throw new Error(`${label}: duplicates the route '${key}'`);
+    }
+    for (const other of this.routeList) {
+      const conflict = routeConflict(route, other);
+      if (conflict !== undefined) {
+        const theirs = `${other.methods?.join('|') ?? '*'} ${other.paths.join(', ')}`;
+        throw new Error(`${label}: conflicts with the route ${theirs}: ${conflict}`);
+      }
     }
     routeKeys(route).forEach((key) => this.routeKeys.add(key));
     this.routeList.push(route);

@@ -2,6 +2,7 @@ import { REALM_CONTRACT_RULES } from '../../contract/realm-contract.js';
 import { claimPath, whenKeyError } from './authz.js';
 import { compile, matchLabels, selects, subset } from './engine.js';
 import { lintRealms } from './lint-realm.js';
+import { lintShadows } from './lint-shadow.js';
 import { lintTypes } from './lint-types.js';
 import { cidrError, pathTemplateError } from './match.js';
 import { ROUTES_ANNOTATION, routesOf } from './matrix.js';
@@ -41,6 +42,7 @@ export const LINT_RULES: Readonly<Record<string, string>> = {
   MW014: 'custom space-delimited claim without spaceDelimitedClaims',
   MW015: 'issuer JWKS on a STRICT port that istiod must fetch',
   MW016: 'AuthorizationPolicy used to control egress',
+  MW017: 'an ALLOW rule admits with fewer token conditions what another rule guards',
   MW101: 'invalid AuthorizationPolicy: empty from/to/source/operation or empty string',
   MW102: 'invalid AuthorizationPolicy: bad when condition',
   MW103: 'invalid AuthorizationPolicy: bad path template',
@@ -658,6 +660,7 @@ export function lint(
   }
 
   findings.push(...lintTypes(objs));
+  findings.push(...lintShadows(objs));
   findings.push(...lintRealms(manifests, options.realmFiles));
 
   const rank: Record<Severity, number> = { error: 0, warning: 1, info: 2 };

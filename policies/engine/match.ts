@@ -8,6 +8,8 @@ export {
   pathMatcher,
   pathTemplateError,
   pathTemplateMatcher,
+  pathsOverlap,
+  samplePath,
   stringMatcher,
   type StringPredicate,
 } from '../../contract/match.js';

@@ -1,7 +1,7 @@
 import { audiencesOf, type ClaimsPredicate, compileConditions } from '../../contract/claims.js';
 import { parseRoutes, type RouteEntry, ROUTES_ANNOTATION } from '../../contract/routes.js';
 import { authSignature, compile, type CompiledManifests, decide, peerSignature } from './engine.js';
-import { pathMatcher } from './match.js';
+import { pathMatcher, samplePath } from './match.js';
 import {
   type Decision,
   type EngineOptions,
@@ -64,16 +64,8 @@ export interface Matrix {
   readonly clientIp: string;
 }
 
-export { ROUTES_ANNOTATION, parseRoutes };
+export { ROUTES_ANNOTATION, parseRoutes, samplePath };
 const PUBLIC_IP = '203.0.113.7';
-
-/** A concrete request path for a path pattern. */
-export function samplePath(pattern: string): string {
-  let p = pattern.replace(/\{\*\*\}/g, 'x').replace(/\{\*\}/g, 'o-1');
-  if (p.endsWith('*')) p = `${p.slice(0, -1)}${p.endsWith('/*') ? 'x' : 'x'}`;
-  if (p.startsWith('*')) p = `/x${p.slice(1)}`;
-  return p;
-}
 
 interface RoutedService {
   readonly workload: Workload;
@@ -212,7 +204,13 @@ interface CompiledRoute {
   readonly when: ClaimsPredicate;
 }
 
-/** Routes overlap (`/realms/x/*` and `/realms/x/token`): the intent is the most open matching one. */
+/**
+ * The intent for a request: every route that matches it and admits the caller must allow it
+ * (the strictest wins). ALLOW rules are ORed, so where a weaker route overlaps a stricter one
+ * the mesh lets the request through and this reports the mismatch (red-team M3); routes for
+ * other callers (`/realms/x/*` for the gateway, `/realms/x/token` for a job) do not constrain
+ * each other. No route admitting the caller: deny.
+ */
 function intendedOverRoutes(
   routes: readonly CompiledRoute[],
   method: string,
@@ -221,16 +219,20 @@ function intendedOverRoutes(
   tok: RequestToken | undefined,
   trust: TrustContext,
 ): 'allow' | 'deny' | 'any' {
-  let best: 'allow' | 'deny' | 'any' = 'deny';
+  let admitted = false;
+  let any = false;
   for (const compiled of routes) {
     const { route: r, paths } = compiled;
     if (r.methods !== null && !r.methods.includes(method)) continue;
     if (!paths.some((m) => m(path))) continue;
+    if (!callerAllowed(r, caller)) continue;
+    admitted = true;
     const v = intended(compiled, caller, tok, trust);
-    if (v === 'allow') return 'allow';
-    if (v === 'any') best = 'any';
+    if (v === 'deny') return 'deny';
+    if (v === 'any') any = true;
   }
-  return best;
+  if (!admitted) return 'deny';
+  return any ? 'any' : 'allow';
 }
 
 /** What the route intents read of the caller beyond the token: which routes admit its principal. */

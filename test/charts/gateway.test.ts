@@ -176,12 +176,32 @@ describe('ApiGateway', () => {
     ]);
   });
 
+  test('throws when a public route of one backend overlaps a token route of another on a host (red-team M3), naming both', () => {
+    const open: GatewayBackend = {
+      ...orders,
+      name: 'open',
+      serviceName: 'open',
+      routes: [route({ methods: ['GET'], paths: ['/api/*'], public: true })],
+    };
+    expect(() =>
+      synth({
+        backends: [orders, open],
+        routes: [
+          { host: 'api.example.com', backend: 'order-service' },
+          { host: 'api.example.com', backend: 'open' },
+        ],
+      }),
+    ).toThrow(
+      "route 'open' /api/* on 'api.example.com' conflicts with route 'order-service' /api/orders on 'api.example.com': GET '/api/*' and '/api/orders' overlap",
+    );
+  });
+
   test('throws when two backends claim the same path on a host', () => {
     const clash: GatewayBackend = {
       ...orders,
       name: 'clash',
       serviceName: 'clash',
-      routes: [route({ methods: ['GET'], paths: ['/api/orders'], public: true })],
+      routes: [route({ methods: ['GET'], paths: ['/api/orders'], roles: ['USER'] })],
     };
     expect(() =>
       synth({

@@ -276,6 +276,61 @@ describe('MeshService', () => {
       const { orders } = setup();
       expect(() => orders.addRoute({ paths: ['/api/x'], ...access })).toThrow(message);
     });
+    // Red-team M3: ALLOW rules are ORed, so an overlapping weaker route opens a stricter one.
+    test('throws when a public sub-tree covers a route that needs a role, naming both routes', () => {
+      const { orders } = setup();
+      orders.addRoute({ methods: ['GET'], paths: ['/api/*'], public: true });
+      expect(() =>
+        orders.addRoute({ methods: ['GET'], paths: ['/api/admin/x'], roles: ['ADMIN'] }),
+      ).toThrow(
+        "MeshService 'orders' route GET /api/admin/x: conflicts with the route GET /api/*: GET '/api/admin/x' and '/api/*' overlap, and the routes ask for roles [ADMIN] and no token",
+      );
+    });
+    test.each([
+      [
+        'a USER template over an ADMIN path',
+        { paths: ['/api/orders/{id}'], roles: ['USER'] },
+        { paths: ['/api/orders/special'], roles: ['ADMIN'] },
+      ],
+      [
+        'a route for any method over a GET route with a scope',
+        { paths: ['/api/reports/*'], roles: ['ADMIN'] },
+        {
+          methods: ['GET' as const],
+          paths: ['/api/reports/all'],
+          roles: ['ADMIN'],
+          scopes: ['reports:read'],
+        },
+      ],
+      [
+        'an authenticated route over a client route',
+        { paths: ['/api/jobs/{**}'], authenticated: true },
+        { methods: ['POST' as const], paths: ['/api/jobs/run'], clients: ['nightly'] },
+      ],
+    ])('throws when %s overlap', (_what, first, second) => {
+      const { orders } = setup();
+      orders.addRoute(first);
+      expect(() => orders.addRoute(second)).toThrow('overlap, and the routes ask for');
+    });
+    test('GIVEN overlapping routes for different callers, or with the same token rule, or on other methods THEN they are allowed', () => {
+      const { orders, payments } = setup();
+      payments.allowFrom(orders, { methods: ['POST'], paths: ['/api/pay/*'], roles: ['USER'] });
+      const refunds = MeshIdentity.fromServiceAccount('shop', 'refunds');
+      expect(() =>
+        payments.allowFrom(refunds, {
+          methods: ['POST'],
+          paths: ['/api/pay/refund'],
+          public: true,
+        }),
+      ).not.toThrow();
+      orders.addRoute({ methods: ['GET'], paths: ['/api/a/*'], roles: ['USER'] });
+      expect(() =>
+        orders.addRoute({ methods: ['GET'], paths: ['/api/a/b'], roles: ['USER'] }),
+      ).not.toThrow();
+      expect(() =>
+        orders.addRoute({ methods: ['POST'], paths: ['/api/a/c'], roles: ['ADMIN'] }),
+      ).not.toThrow();
+    });
     test('throws when a route path is /{**} (every path)', () => {
       const { orders } = setup();
       expect(() => orders.addRoute({ paths: ['/{**}'], public: true })).toThrow(

@@ -150,6 +150,12 @@ const CASES: [string, string][] = [
       `${sel}  rules: [{ to: [{ operation: { hosts: [api.github.com, 'api.github.com:*'] } }] }]`,
     ),
   ],
+  [
+    'MW017',
+    policy(
+      `${sel}  rules:\n    - to: [{ operation: { methods: [GET], paths: ['/api/*'] } }]\n    - from: [{ source: { requestPrincipals: ['https://i/*'] } }]\n      to: [{ operation: { methods: [GET], paths: ['/api/admin/x'] } }]\n      when: [{ key: 'request.auth.claims[realm_access][roles]', values: [ADMIN] }]`,
+    ),
+  ],
   ['MW101', policy(`${sel}  rules: [{ from: [] }]`)],
   ['MW102', policy(`${sel}  rules: [{ when: [{ key: request.bogus, values: [x] }] }]`)],
   ['MW103', policy(`${sel}  rules: [{ to: [{ operation: { paths: ['/a/{**}/b/{*}'] } }] }]`)],
@@ -226,6 +232,47 @@ describe('lint', () => {
         (x) => x.code === code && x.severity !== 'info',
       ),
     ).toEqual([]);
+  });
+
+  describe('MW017: a wider rule with fewer token conditions (red-team M3)', () => {
+    const strict = `    - from: [{ source: { requestPrincipals: ['https://i/*'] } }]\n      to: [{ operation: { methods: [GET], paths: ['/api/admin/x'] } }]\n      when: [{ key: 'request.auth.claims[realm_access][roles]', values: [ADMIN] }]`;
+    const mw017 = (weak: string) =>
+      findings(policy(`${sel}  rules:\n${weak}\n${strict}`))
+        .filter((f) => f.code === 'MW017')
+        .map((f) => f.message);
+
+    it('names both rules', () => {
+      expect(mw017(`    - to: [{ operation: { methods: [GET], paths: ['/api/*'] } }]`)).toEqual([
+        'rule 1 (GET /api/admin/x) asks for a token (request.auth.claims[realm_access][roles]=["ADMIN"]![]), but rule 0 (GET /api/*) admits the same requests with less: ALLOW rules are ORed, so on the overlap the stricter rule does not hold',
+      ]);
+    });
+
+    it.each([
+      ['other paths', `    - to: [{ operation: { methods: [GET], paths: ['/api/public/*'] } }]`],
+      ['other methods', `    - to: [{ operation: { methods: [POST], paths: ['/api/*'] } }]`],
+      [
+        'a condition of its own (a CORS preflight)',
+        `    - to: [{ operation: { methods: [GET], paths: ['/api/*'] } }]\n      when: [{ key: 'request.headers[origin]', values: ['https://a.example'] }]`,
+      ],
+      [
+        'the same token conditions',
+        `    - from: [{ source: { requestPrincipals: ['https://i/*'] } }]\n      to: [{ operation: { methods: [GET], paths: ['/api/*'] } }]\n      when: [{ key: 'request.auth.claims[realm_access][roles]', values: [ADMIN] }]`,
+      ],
+      [
+        'other callers',
+        `    - from: [{ source: { principals: ['cluster.local/ns/a/sa/b'] } }]\n      to: [{ operation: { methods: [GET], paths: ['/api/*'] } }]`,
+      ],
+    ])('does not trigger for a wider rule with %s', (_what, weak) => {
+      const withCaller = weak.includes('principals')
+        ? policy(
+            `${sel}  rules:\n${weak}\n    - from: [{ source: { principals: ['cluster.local/ns/c/sa/d'], requestPrincipals: ['https://i/*'] } }]\n      to: [{ operation: { methods: [GET], paths: ['/api/admin/x'] } }]\n      when: [{ key: 'request.auth.claims[realm_access][roles]', values: [ADMIN] }]`,
+          )
+        : undefined;
+      const found = withCaller
+        ? findings(withCaller).filter((f) => f.code === 'MW017')
+        : mw017(weak);
+      expect(found).toEqual([]);
+    });
   });
 
   describe('the realm ↔ policy contract (MW2xx)', () => {

@@ -120,6 +120,22 @@ describe('matrix', () => {
     });
   });
 
+  it('GIVEN a public route written over a token route in both the intent and the policy WHEN the matrix is built THEN the stricter intent is the one the cell is judged by (red-team M3)', () => {
+    // GIVEN the public route widened to every path under /api, in the annotation and the rule
+    const text = readFileSync(SHOP, 'utf8').replaceAll('/api/public/{*}', '/api/{**}');
+    const found = mismatches(matrix({ objects: parseManifests(text, 'shop.yaml') }));
+    // THEN GET /api/orders without a token passes the mesh, which its own route forbids
+    expect(found).toContainEqual({
+      service: 'shop/orders',
+      route: 'GET,POST /api/orders',
+      request: 'GET /api/orders',
+      caller: 'internet (gateway)',
+      principal: 'no token',
+      actual: 'allow 200',
+      intended: 'deny',
+    });
+  });
+
   it('renders a table and a mermaid flowchart', () => {
     const table = formatMatrix(m);
     expect(table.split('\n')[1]).toMatch(/^service\s+request\s+caller\s+no token\s+any token/);
