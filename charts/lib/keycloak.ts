@@ -40,6 +40,7 @@ import {
 import { lazy } from './lazy.js';
 import { MeshNamespace } from './mesh-namespace.js';
 import { ROUTES_ANNOTATION } from './mesh-service.js';
+import { ISTIOD_PEER, networkPeer, sortedPeers } from './network.js';
 import { validateName, validatePort } from './validation.js';
 import { type EnvValue, hardenedPodSpec, imageVersionLabel } from './workload.js';
 
@@ -820,16 +821,15 @@ export class Keycloak extends Construct implements IJwtIssuer {
   }
 
   private renderIngress(): k8s.NetworkPolicyIngressRule[] {
-    const namespaces = new Set<string>([
-      this.gatewayIdentity.namespace,
-      'istio-system',
-      ...this.tokenCallerList.map((c) => c.namespace),
-    ]);
+    // The gateway (public paths), istiod (the JWKS) and the token callers, by their pods: not
+    // every pod of their namespaces.
     return [
       {
-        from: [...namespaces].sort().map((ns) => ({
-          namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': ns } },
-        })),
+        from: sortedPeers([
+          networkPeer(this.gatewayIdentity, this.gatewayIdentity),
+          ISTIOD_PEER,
+          ...this.tokenCallerList.map((c) => networkPeer(c, this.gatewayIdentity)),
+        ]),
         ports: [{ port: k8s.IntOrString.fromNumber(this.port), protocol: 'TCP' }],
       },
       ...(this.replicas > 1

@@ -40,19 +40,28 @@ export interface MeshNamespaceProps {
    * @see https://istio.io/latest/docs/ops/best-practices/security/#use-default-deny-patterns
    */
   readonly defaultDeny?: boolean;
+  /**
+   * Add a namespace-wide default-deny ingress `NetworkPolicy` (`podSelector: {}`), so a pod
+   * without a NetworkPolicy of its own (a new one, one another tool made) admits no
+   * connection, the sidecar's ports 15020 and 15090 included; each workload's own policy
+   * admits its callers. Enforced only where the cluster's CNI enforces NetworkPolicy.
+   * @default true
+   */
+  readonly networkDefaultDeny?: boolean;
   /** Extra labels for the Namespace object. @default - none */
   readonly labels?: Record<string, string>;
 }
 
 /**
  * A namespace in the mesh, secure by default: sidecar injection, the `restricted`
- * Pod Security Standard, STRICT mTLS and default deny.
+ * Pod Security Standard, STRICT mTLS, default deny, and a default-deny ingress NetworkPolicy.
  */
 export class MeshNamespace extends Construct {
   public readonly name: string;
   public readonly resource: k8s.KubeNamespace;
   public readonly peerAuthentication?: PeerAuthentication;
   public readonly defaultDeny?: AuthorizationPolicy;
+  public readonly networkDefaultDeny?: k8s.KubeNetworkPolicy;
 
   constructor(scope: Construct, id: string, props: MeshNamespaceProps) {
     super(scope, id);
@@ -87,7 +96,13 @@ export class MeshNamespace extends Construct {
         spec: {},
       });
     }
-    for (const child of [this.peerAuthentication, this.defaultDeny]) {
+    if (props.networkDefaultDeny ?? true) {
+      this.networkDefaultDeny = new k8s.KubeNetworkPolicy(this, 'NetworkDefaultDeny', {
+        metadata: { name: 'default-deny-ingress', namespace: this.name },
+        spec: { podSelector: {}, policyTypes: ['Ingress'] },
+      });
+    }
+    for (const child of [this.peerAuthentication, this.defaultDeny, this.networkDefaultDeny]) {
       if (child) ApiObject.of(child).addDependency(this.resource);
     }
   }

@@ -24,6 +24,7 @@ import {
 import { type IMeshIdentity, MeshIdentity, principalOf } from './identity.js';
 import { type IJwtIssuer, rolesClaimOf } from './jwt-issuer.js';
 import { lazy } from './lazy.js';
+import { networkPeer, sortedPeers } from './network.js';
 import { validateName, validatePort } from './validation.js';
 import {
   DEFAULT_USER_ID,
@@ -325,20 +326,9 @@ export class MeshService extends Construct implements IMeshService {
   }
 
   private renderIngress(): k8s.NetworkPolicyIngressRule[] {
-    const peers = new Map<string, k8s.NetworkPolicyPeer>();
-    for (const caller of this.routeList.flatMap((r) => r.callers)) {
-      const isGateway = caller.principal === this.gatewayIdentity?.principal;
-      const podLabels: Record<string, string> = isGateway
-        ? { istio: 'ingressgateway' }
-        : { app: caller.serviceAccountName };
-      peers.set(caller.principal, {
-        namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': caller.namespace } },
-        podSelector: { matchLabels: podLabels },
-      });
-    }
-    const from = [...peers.entries()]
-      .sort(([a], [b]) => a.localeCompare(b))
-      .map(([, peer]) => peer);
+    const from = sortedPeers(
+      this.routeList.flatMap((r) => r.callers).map((c) => networkPeer(c, this.gatewayIdentity)),
+    );
     return [{ from, ports: [{ port: k8s.IntOrString.fromNumber(this.port), protocol: 'TCP' }] }];
   }
 }

@@ -13,6 +13,7 @@ import {
 import { PATH_DESCRIPTOR_KEY } from './envoy-filters.js';
 import { type IMeshIdentity, MeshIdentity, principalOf } from './identity.js';
 import { MeshNamespace } from './mesh-namespace.js';
+import { networkPeer } from './network.js';
 import { validateName } from './validation.js';
 import { hardenedPodSpec, imageVersionLabel } from './workload.js';
 
@@ -234,6 +235,21 @@ export class RateLimitService extends Construct {
       },
     });
 
+    // The gateway's pods alone may open the gRPC port (the namespace denies the rest).
+    new k8s.KubeNetworkPolicy(this, 'NetworkPolicy', {
+      metadata: { name: 'ratelimit', namespace: ns, labels },
+      spec: {
+        podSelector: { matchLabels: labels },
+        policyTypes: ['Ingress'],
+        ingress: [
+          {
+            from: [networkPeer(gateway, gateway)],
+            ports: [{ port: k8s.IntOrString.fromNumber(RATELIMIT_GRPC_PORT), protocol: 'TCP' }],
+          },
+        ],
+      },
+    });
+
     this.addRedis(ns, props.redisImage ?? REDIS_IMAGE);
   }
 
@@ -278,6 +294,19 @@ export class RateLimitService extends Construct {
             name: 'tcp-redis',
             port: REDIS_PORT,
             targetPort: k8s.IntOrString.fromNumber(REDIS_PORT),
+          },
+        ],
+      },
+    });
+    new k8s.KubeNetworkPolicy(this, 'RedisNetworkPolicy', {
+      metadata: { name: 'redis', namespace: ns, labels },
+      spec: {
+        podSelector: { matchLabels: labels },
+        policyTypes: ['Ingress'],
+        ingress: [
+          {
+            from: [{ podSelector: { matchLabels: { app: 'ratelimit' } } }],
+            ports: [{ port: k8s.IntOrString.fromNumber(REDIS_PORT), protocol: 'TCP' }],
           },
         ],
       },

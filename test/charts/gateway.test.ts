@@ -454,6 +454,31 @@ describe('the shop gateway (chart gateway)', () => {
     expect(find(objs, 'PeerAuthentication', 'default').spec).toEqual({ mtls: { mode: 'STRICT' } });
   });
 
+  test('GIVEN the ratelimit namespace denies ingress by default THEN NetworkPolicies admit the gateway pods to the gRPC port and the ratelimit pods to Redis, and nothing else', () => {
+    const peers = (name: string) =>
+      (find(objs, 'NetworkPolicy', name).spec as { ingress?: unknown }).ingress;
+    expect(peers('ratelimit')).toEqual([
+      {
+        from: [
+          {
+            namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': 'istio-system' } },
+            podSelector: { matchLabels: { istio: 'ingressgateway' } },
+          },
+        ],
+        ports: [{ port: 8081, protocol: 'TCP' }],
+      },
+    ]);
+    expect(peers('redis')).toEqual([
+      {
+        from: [{ podSelector: { matchLabels: { app: 'ratelimit' } } }],
+        ports: [{ port: 6379, protocol: 'TCP' }],
+      },
+    ]);
+    expect(find(objs, 'NetworkPolicy', 'default-deny-ingress').metadata.namespace).toBe(
+      'ratelimit',
+    );
+  });
+
   test('snapshot of the gateway security objects', () => {
     const security = objs.filter((o) =>
       [

@@ -229,6 +229,23 @@ describe('Keycloak in dev mode (the shop on kind/minikube)', () => {
     });
   });
 
+  test('the NetworkPolicy admits the gateway, istiod and the token callers by their pods, not their whole namespaces (red-team L9)', () => {
+    const peer = (ns: string, labels: Record<string, string>) => ({
+      namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': ns } },
+      podSelector: { matchLabels: labels },
+    });
+    expect(find(objects, 'NetworkPolicy', 'keycloak').spec.ingress).toEqual([
+      {
+        from: [
+          peer('istio-system', { app: 'istiod' }),
+          peer('istio-system', { istio: 'ingressgateway' }),
+          peer('shop', { app: 'payment-reconciler' }),
+        ],
+        ports: [{ port: 8080, protocol: 'TCP' }],
+      },
+    ]);
+  });
+
   test('the admin console, admin API and master realm are denied to every caller', () => {
     const deny = find(objects, 'AuthorizationPolicy', 'keycloak-deny-admin');
     expect(deny.spec).toEqual({

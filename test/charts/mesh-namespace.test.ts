@@ -30,11 +30,22 @@ describe('MeshNamespace', () => {
     expect(deny.spec).toEqual({});
   });
 
+  test('denies ingress by NetworkPolicy to every pod that has no policy of its own', () => {
+    const np = synth({ name: 'shop' }).find((o: any) => o.kind === 'NetworkPolicy');
+    expect(np).toEqual({
+      apiVersion: 'networking.k8s.io/v1',
+      kind: 'NetworkPolicy',
+      metadata: { name: 'default-deny-ingress', namespace: 'shop' },
+      spec: { podSelector: {}, policyTypes: ['Ingress'] },
+    });
+  });
+
   test('every default can be turned off explicitly', () => {
     const objects = synth({
       name: 'legacy',
       strictMtls: false,
       defaultDeny: false,
+      networkDefaultDeny: false,
       sidecarInjection: false,
       podSecurity: 'baseline',
     });

@@ -184,6 +184,33 @@ describe('invariants', () => {
     expect(request().outcome).toBe('allow');
   });
 
+  test('every mesh namespace denies ingress by NetworkPolicy unless a pod has its own (red-team L9)', () => {
+    const denies = objects
+      .filter(
+        (o) =>
+          o.kind === 'NetworkPolicy' &&
+          Object.keys((o.spec as any).podSelector ?? {}).length === 0 &&
+          (o.spec as any).ingress === undefined &&
+          ((o.spec as any).policyTypes ?? []).includes('Ingress'),
+      )
+      .map((o) => o.metadata.namespace);
+    expect(meshNamespaces.length).toBeGreaterThanOrEqual(3);
+    expect([...denies].sort()).toEqual([...meshNamespaces].sort());
+  });
+
+  test('no NetworkPolicy admits every pod of a namespace: each peer names its pods', () => {
+    const wide = objects
+      .filter((o) => o.kind === 'NetworkPolicy')
+      .flatMap((o) =>
+        ((o.spec as any).ingress ?? []).flatMap((rule: any) =>
+          (rule.from ?? [])
+            .filter((peer: any) => Object.keys(peer.podSelector?.matchLabels ?? {}).length === 0)
+            .map((peer: any) => `${ref(o)} ${JSON.stringify(peer)}`),
+        ),
+      );
+    expect(wide).toEqual([]);
+  });
+
   test('every workload runs as its own ServiceAccount, declared in its namespace', () => {
     const accounts = new Set(
       objects
