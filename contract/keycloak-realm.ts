@@ -27,6 +27,7 @@
  */
 
 import { KEYCLOAK_ROLES_CLAIM } from './claims.js';
+import { isObject, type JsonObject, list, objectsIn, stringsIn } from './json.js';
 
 /** The annotation on a realm ConfigMap naming the realm's issuer (`iss`). */
 export const REALM_ISSUER_ANNOTATION = 'meshward.io/issuer';
@@ -117,12 +118,9 @@ export interface RealmPrincipal {
   readonly claims: Readonly<Record<string, unknown>>;
 }
 
-type Json = Record<string, unknown>;
-const isObject = (v: unknown): v is Json =>
-  typeof v === 'object' && v !== null && !Array.isArray(v);
-const list = (v: unknown): unknown[] => (Array.isArray(v) ? v : []);
-const names = (v: unknown): string[] => list(v).filter((x): x is string => typeof x === 'string');
-const objects = (v: unknown): Json[] => list(v).filter(isObject);
+type Json = JsonObject;
+const names = stringsIn;
+const objects = objectsIn;
 
 /** Keycloak's claim names: dotted paths, `\.` for a literal dot. */
 export function keycloakClaimPath(name: string): string[] {

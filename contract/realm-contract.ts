@@ -14,6 +14,7 @@ import {
   PRESENTER_KEY,
   SCOPE_KEY,
 } from './claims.js';
+import { isObject, objectsIn, stringsIn } from './json.js';
 import {
   type RealmModel,
   type RealmPrincipal,
@@ -84,16 +85,39 @@ const OIDC_SCOPES = new Set([
   'service_account',
 ]);
 
-const isObject = (v: unknown): v is Record<string, unknown> =>
-  typeof v === 'object' && v !== null && !Array.isArray(v);
-const strs = (v: unknown): string[] =>
-  Array.isArray(v) ? v.filter((x): x is string => typeof x === 'string') : [];
+const strs = stringsIn;
 
 /** The issuer part of a `requestPrincipals` pattern: Istio splits it at its last `/`. */
 export function patternIssuer(pattern: string): string {
   if (pattern === '*') return '*';
   const cut = pattern.lastIndexOf('/');
   return cut < 0 ? pattern : pattern.slice(0, cut);
+}
+
+/** What one AuthorizationPolicy rule (JSON) asks of the token: its request principals and token `when`s. */
+export function tokenPartsOf(rule: unknown): {
+  readonly requestPrincipals: string[];
+  readonly conditions: ClaimCondition[];
+} {
+  if (!isObject(rule)) return { requestPrincipals: [], conditions: [] };
+  const sources = objectsIn(rule.from).map((f) => (isObject(f.source) ? f.source : {}));
+  return {
+    requestPrincipals: sources.flatMap((s) => strs(s.requestPrincipals)),
+    conditions: objectsIn(rule.when)
+      .filter((w) => typeof w.key === 'string' && isTokenKey(w.key))
+      .map((w) => ({ key: String(w.key), values: strs(w.values) }))
+      .filter((c) => c.values.length > 0),
+  };
+}
+
+/** The audiences each jwtRule of a RequestAuthentication (JSON) demands of its issuer's tokens. */
+export function audienceDemands(requestAuthentication: unknown, object: string): AudienceDemand[] {
+  const spec = isObject(requestAuthentication) ? requestAuthentication.spec : undefined;
+  return objectsIn(isObject(spec) ? spec.jwtRules : undefined).map((r) => ({
+    object,
+    issuer: typeof r.issuer === 'string' ? r.issuer : '',
+    audiences: strs(r.audiences),
+  }));
 }
 
 /** The rules of an AuthorizationPolicy (its JSON form) that say something about tokens. */
@@ -108,16 +132,8 @@ export function policyTokenRules(policy: unknown, object: string): PolicyTokenRu
   if (action === undefined) return [];
   const rules = Array.isArray(policy.spec.rules) ? policy.spec.rules.filter(isObject) : [];
   return rules.flatMap((rule, i) => {
-    const sources = (Array.isArray(rule.from) ? rule.from.filter(isObject) : []).map((f) =>
-      isObject(f.source) ? f.source : {},
-    );
-    const issuers = [
-      ...new Set(sources.flatMap((s) => strs(s.requestPrincipals).map(patternIssuer))),
-    ];
-    const conditions = (Array.isArray(rule.when) ? rule.when.filter(isObject) : [])
-      .filter((w) => typeof w.key === 'string' && isTokenKey(w.key))
-      .map((w) => ({ key: String(w.key), values: strs(w.values) }))
-      .filter((c) => c.values.length > 0);
+    const { requestPrincipals, conditions } = tokenPartsOf(rule);
+    const issuers = [...new Set(requestPrincipals.map(patternIssuer))];
     if (issuers.length === 0 && conditions.length === 0) return [];
     const operations = (Array.isArray(rule.to) ? rule.to.filter(isObject) : []).flatMap((t) => {
       const op = isObject(t.operation) ? t.operation : {};

@@ -24,6 +24,7 @@
  */
 
 import type { ClaimCondition } from './claims.js';
+import { isObject } from './json.js';
 
 export const ROUTES_ANNOTATION = 'meshward.io/routes';
 export const ROUTES_VERSION = 1;
@@ -60,9 +61,6 @@ export function encodeRoutes(routes: readonly RouteEntry[]): string {
     })),
   });
 }
-
-const isObject = (v: unknown): v is Record<string, unknown> =>
-  typeof v === 'object' && v !== null && !Array.isArray(v);
 
 function strings(value: unknown, at: string): string[] {
   if (!Array.isArray(value) || value.some((x) => typeof x !== 'string')) {

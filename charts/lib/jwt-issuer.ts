@@ -6,6 +6,7 @@ import {
   claimPathError,
   KEYCLOAK_ROLES_CLAIM,
 } from '../../contract/claims.js';
+import { parseClaimFormat } from '../../contract/intent-env.js';
 import { RequestAuthentication } from '../imports/security.istio.io.js';
 
 import { validateName } from './validation.js';
@@ -44,13 +45,7 @@ export function validateRolesClaim(owner: string, issuer: IJwtIssuer): void {
   if (error !== undefined) {
     throw new Error(`${owner}: 'rolesClaim' (${JSON.stringify(path)}): ${error}`);
   }
-  // A string: JavaScript callers can pass anything.
-  const format: string = issuer.rolesClaimFormat ?? 'list';
-  if (format !== 'list' && format !== 'space-delimited') {
-    throw new Error(
-      `${owner}: 'rolesClaimFormat' ('${format}') must be 'list' or 'space-delimited'`,
-    );
-  }
+  const format = parseClaimFormat(issuer.rolesClaimFormat, `${owner}: 'rolesClaimFormat'`);
   if (format === 'space-delimited' && path.length !== 1) {
     throw new Error(
       `${owner}: a space-delimited 'rolesClaim' must be a top-level claim (got ${JSON.stringify(path)})`,

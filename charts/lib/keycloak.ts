@@ -11,7 +11,7 @@ import {
   USER_CLASSES_ANNOTATION,
 } from '../../contract/keycloak-realm.js';
 import {
-  type AudienceDemand,
+  audienceDemands,
   checkRealmContract,
   policyTokenRules,
 } from '../../contract/realm-contract.js';
@@ -801,18 +801,9 @@ export class Keycloak extends Construct implements IJwtIssuer {
     const rules = objects
       .filter((o) => o.kind === 'AuthorizationPolicy')
       .flatMap((o) => policyTokenRules(o.toJson(), ref(o)));
-    const demands: AudienceDemand[] = objects
+    const demands = objects
       .filter((o) => o.kind === 'RequestAuthentication')
-      .flatMap((o) => {
-        const json = o.toJson() as {
-          spec?: { jwtRules?: { issuer?: string; audiences?: string[] }[] };
-        };
-        return (json.spec?.jwtRules ?? []).map((r) => ({
-          object: ref(o),
-          issuer: r.issuer ?? '',
-          audiences: r.audiences ?? [],
-        }));
-      });
+      .flatMap((o) => audienceDemands(o.toJson(), ref(o)));
     const realms = this.node.root.node.findAll().filter((c) => c instanceof Keycloak).length;
     const model = realmModel(JSON.parse(this.realmJson), this.issuer, this.userClasses);
     return checkRealmContract(model, rules, demands, { onlyRealm: realms === 1 })

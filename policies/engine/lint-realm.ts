@@ -3,11 +3,11 @@
  * issuer whose Keycloak realm is known (in the manifests, or given with `--realm`).
  */
 import {
-  type AudienceDemand,
+  audienceDemands,
   checkRealmContract,
   policyTokenRules,
 } from '../../contract/realm-contract.js';
-import { isRecord, type Manifests, objectRef } from './model.js';
+import { type Manifests, objectRef } from './model.js';
 import { type RealmFile, realmsOf } from './realms.js';
 
 /** One finding of the realm contract, in lint's shape. */
@@ -25,15 +25,9 @@ export function lintRealms(m: Manifests, realmFiles: readonly RealmFile[] = []):
   const rules = m.objects
     .filter((o) => o.kind === 'AuthorizationPolicy')
     .flatMap((o) => policyTokenRules({ spec: o.spec }, objectRef(o)));
-  const demands: AudienceDemand[] = m.objects
+  const demands = m.objects
     .filter((o) => o.kind === 'RequestAuthentication')
-    .flatMap((o) =>
-      (Array.isArray(o.spec?.jwtRules) ? o.spec.jwtRules.filter(isRecord) : []).map((r) => ({
-        object: objectRef(o),
-        issuer: typeof r.issuer === 'string' ? r.issuer : '',
-        audiences: Array.isArray(r.audiences) ? r.audiences.map(String) : [],
-      })),
-    );
+    .flatMap((o) => audienceDemands({ spec: o.spec }, objectRef(o)));
   return realms.flatMap((r) =>
     checkRealmContract(r.model, rules, demands, {
       onlyRealm: realms.length === 1,

@@ -1,13 +1,14 @@
 import { REALM_CONTRACT_RULES } from '../../contract/realm-contract.js';
+import { ROUTES_ANNOTATION } from '../../contract/routes.js';
 import { claimPath, whenKeyError } from './authz.js';
 import { compile, matchLabels, selects, subset } from './engine.js';
 import { lintRealms } from './lint-realm.js';
 import { lintShadows } from './lint-shadow.js';
 import { lintTypes } from './lint-types.js';
 import { cidrError, pathTemplateError } from './match.js';
-import { ROUTES_ANNOTATION, routesOf } from './matrix.js';
 import { isRecord, type K8sObject, type Manifests, objectRef } from './model.js';
 import type { RealmFile } from './realms.js';
+import { routesOf } from './route-intents.js';
 import { type Workload, workloadsOf } from './workloads.js';
 
 export type Severity = 'error' | 'warning' | 'info';

@@ -9,19 +9,20 @@
 import {
   AUDIENCES_KEY,
   type ClaimCondition,
-  isTokenKey,
   parseClaimKey,
   PRESENTER_KEY,
   REQUEST_PRINCIPAL_KEY,
   ALWAYS_SPACE_DELIMITED,
 } from '../../contract/claims.js';
 import { type RealmPrincipal, realmPrincipals } from '../../contract/keycloak-realm.js';
-import { patternIssuer } from '../../contract/realm-contract.js';
-import { parseRoutes, ROUTES_ANNOTATION } from '../../contract/routes.js';
+import { patternIssuer, tokenPartsOf } from '../../contract/realm-contract.js';
+import type { RouteEntry } from '../../contract/routes.js';
 import { stringMatcher } from './match.js';
-import { isRecord, type Manifests, objectRef, type RequestToken } from './model.js';
+import { isRecord, type Manifests, type RequestToken } from './model.js';
 import type { KnownRealm } from './realms.js';
 import { jwtIssuers } from './realms.js';
+import { routesOf } from './route-intents.js';
+import { workloadsOf } from './workloads.js';
 
 export type PrincipalKind = 'none' | 'user' | 'client' | 'claims' | 'forged' | 'other-issuer';
 
@@ -77,42 +78,32 @@ function jwtRuleInfos(m: Manifests): JwtRuleInfo[] {
 function tokenRules(m: Manifests): { issuers: string[]; conditions: ClaimCondition[] }[] {
   const out: { issuers: string[]; conditions: ClaimCondition[] }[] = [];
   for (const ap of m.objects.filter((o) => o.kind === 'AuthorizationPolicy')) {
-    const rules = Array.isArray(ap.spec?.rules) ? ap.spec.rules.filter(isRecord) : [];
+    const rules = Array.isArray(ap.spec?.rules) ? ap.spec.rules : [];
     for (const rule of rules) {
-      const from = Array.isArray(rule.from) ? rule.from.filter(isRecord) : [];
-      const patterns = from.flatMap((f) =>
-        isRecord(f.source) && Array.isArray(f.source.requestPrincipals)
-          ? f.source.requestPrincipals.map(String)
-          : [],
-      );
-      const issuers = patterns.map(patternIssuer);
-      const when = Array.isArray(rule.when) ? rule.when.filter(isRecord) : [];
-      const conditions = when
-        .filter((w) => typeof w.key === 'string' && isTokenKey(w.key) && Array.isArray(w.values))
-        .map((w) => ({ key: String(w.key), values: (w.values as unknown[]).map(String) }));
+      const { requestPrincipals, conditions } = tokenPartsOf(rule);
       // A pattern naming a subject (`<iss>/service-account-x`) asks for that `sub`.
-      const subjects = patterns.filter((pattern) => !pattern.endsWith('/*') && pattern !== '*');
-      if (subjects.length > 0) conditions.push({ key: REQUEST_PRINCIPAL_KEY, values: subjects });
-      if (conditions.length > 0) out.push({ issuers, conditions });
+      const subjects = requestPrincipals.filter((p) => !p.endsWith('/*') && p !== '*');
+      const asked = [
+        ...conditions,
+        ...(subjects.length > 0 ? [{ key: REQUEST_PRINCIPAL_KEY, values: subjects }] : []),
+      ];
+      if (asked.length > 0) {
+        out.push({ issuers: requestPrincipals.map(patternIssuer), conditions: asked });
+      }
     }
   }
-  // The routes annotations' conditions, for intents whose policies are missing or different.
-  const annotated = m.objects.flatMap((o) => {
-    const template = isRecord(o.spec?.template) ? o.spec.template : undefined;
-    const meta = template && isRecord(template.metadata) ? template.metadata : undefined;
-    const fromTemplate =
-      meta && isRecord(meta.annotations) ? meta.annotations[ROUTES_ANNOTATION] : undefined;
-    const text = fromTemplate ?? o.metadata.annotations?.[ROUTES_ANNOTATION];
-    if (typeof text !== 'string') return [];
+  // The route intents' conditions, for intents whose policies are missing or different.
+  for (const w of workloadsOf(m)) {
+    let routes: RouteEntry[];
     try {
-      return parseRoutes(text, objectRef(o));
+      routes = routesOf(m, w) ?? [];
     } catch {
-      return [];
+      continue;
     }
-  });
-  for (const r of annotated) {
-    if (r.when.length > 0 && r.issuer !== undefined) {
-      out.push({ issuers: [r.issuer], conditions: [...r.when] });
+    for (const r of routes) {
+      if (r.when.length > 0 && r.issuer !== undefined) {
+        out.push({ issuers: [r.issuer], conditions: [...r.when] });
+      }
     }
   }
   return out;

@@ -170,6 +170,7 @@ describe('the image build (services/tsconfig.build.json)', () => {
     expect(compiled.filter((f) => !f.startsWith('services/')).sort()).toEqual([
       'contract/claims.ts',
       'contract/intent-env.ts',
+      'contract/json.ts',
       'contract/match.ts',
       'contract/routes.ts',
     ]);

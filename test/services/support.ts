@@ -1,11 +1,10 @@
-import { readFileSync } from 'node:fs';
 import type { JWTPayload, JWTVerifyGetKey } from 'jose';
 import { createLocalJWKSet, exportJWK, generateKeyPair, SignJWT } from 'jose';
-import { parseAllDocuments } from 'yaml';
 import { ROUTES_ANNOTATION } from '../../contract/routes.js';
 import type { AuthConfig } from '../../services/shared/config.js';
 import { parseAuthConfig } from '../../services/shared/config.js';
 import { createLogger } from '../../services/shared/logger.js';
+import { loadDist } from '../support/manifests.js';
 
 export const ISSUER = 'https://auth.shop.example.com/realms/shop';
 export const AUDIENCE = 'shop-api';
@@ -54,33 +53,21 @@ export async function createTestIssuer(): Promise<TestIssuer> {
   };
 }
 
-/** The synthesized shop, where the services' route intent comes from. */
-const SHOP_YAML = new URL('../../dist/shop.yaml', import.meta.url);
-
-interface PodTemplateOwner {
-  readonly kind?: string;
-  readonly metadata?: { readonly name?: string };
-  readonly spec?: {
-    readonly template?: { readonly metadata?: { readonly annotations?: Record<string, string> } };
-  };
-}
-
-let shopObjects: PodTemplateOwner[] | undefined;
-
 /**
  * The `meshward.io/routes` annotation of a Deployment's pod template in dist/shop.yaml: the
  * MESHWARD_ROUTES value the MeshService construct gives that container. The one source of
  * the services' routes in tests and benchmarks (run `npm run synth` when the intent changes).
  */
 export function distRoutes(deployment: 'order-service' | 'payment-service'): string {
-  shopObjects ??= parseAllDocuments(readFileSync(SHOP_YAML, 'utf8')).map(
-    (doc) => doc.toJS() as PodTemplateOwner,
-  );
-  const owner = shopObjects.find((o) => o.kind === 'Deployment' && o.metadata?.name === deployment);
+  const owner = loadDist().find(
+    (o) =>
+      o.kind === 'Deployment' && o.metadata.namespace === 'shop' && o.metadata.name === deployment,
+  ) as
+    { spec?: { template?: { metadata?: { annotations?: Record<string, string> } } } } | undefined;
   const routes = owner?.spec?.template?.metadata?.annotations?.[ROUTES_ANNOTATION];
   if (routes === undefined) {
     throw new Error(
-      `dist/shop.yaml: no Deployment ${deployment} with a ${ROUTES_ANNOTATION} annotation`,
+      `dist/: no Deployment shop/${deployment} with a ${ROUTES_ANNOTATION} annotation`,
     );
   }
   return routes;
