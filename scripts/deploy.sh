@@ -68,16 +68,23 @@ if [[ -n "${newer}" ]]; then
   die "dist/ is older than its sources (${newer#"${REPO_ROOT}"/} changed after ${oldest#"${REPO_ROOT}"/}): run 'npm run synth' first"
 fi
 
-# Splits the documents of dist/ into namespaces and the rest (kind at column 0, as cdk8s writes).
+# Splits the documents of dist/ into namespaces and the rest (kind at column 0, as cdk8s writes);
+# a new file starts a new document even without a leading `---`.
 WORK="$(mktemp -d)"
 trap 'rm -rf "${WORK}"' EXIT
-awk -v ns="${WORK}/namespaces.yaml" -v rest="${WORK}/objects.yaml" '
-  function flush() { if (doc != "") { print "---\n" doc > ((isns) ? ns : rest) } doc = ""; isns = 0 }
+# RequestAuthentications go last, after the rollouts: istiod fetches an issuer's JWKS when its
+# RequestAuthentication arrives, and a fetch that fails (Keycloak still starting) leaves a key that
+# verifies nothing, so every token gets 401 until some later config change makes istiod fetch again
+# (found on the single-node cluster; istiod drops the failed entry and its background refresh has
+# nothing left to refresh). Until they are applied, routes that need a token are denied: closed.
+awk -v ns="${WORK}/namespaces.yaml" -v rest="${WORK}/objects.yaml" -v authn="${WORK}/requestauthentications.yaml" '
+  function flush() { if (doc != "") { print "---\n" doc > ((isns) ? ns : (isauthn) ? authn : rest) } doc = ""; isns = 0; isauthn = 0 }
+  FNR == 1 { flush() }
   /^---/ { flush(); next }
-  { doc = doc $0 "\n"; if ($0 ~ /^kind: Namespace[ \t]*$/) isns = 1 }
+  { doc = doc $0 "\n"; if ($0 ~ /^kind: Namespace[ \t]*$/) isns = 1; if ($0 ~ /^kind: RequestAuthentication[ \t]*$/) isauthn = 1 }
   END { flush() }
 ' "${dist_files[@]}"
-touch "${WORK}/namespaces.yaml" "${WORK}/objects.yaml"
+touch "${WORK}/namespaces.yaml" "${WORK}/objects.yaml" "${WORK}/requestauthentications.yaml"
 namespaces="$(awk '/^kind: Namespace/ { want = 1 } want && /^  name:/ { print $2; want = 0 }' "${WORK}/namespaces.yaml")"
 
 # 3. The Istio CRDs that dist/ uses must be installed and Established.
@@ -136,7 +143,15 @@ while read -r workload namespace; do
   fi
 done <<<"${workloads}"
 
-# 7. Where to go next.
+# 7. The RequestAuthentications, now that their issuers answer (see the split above).
+authn_count="$(grep -c '^kind: RequestAuthentication' "${WORK}/requestauthentications.yaml" || true)"
+if [[ "${authn_count}" -gt 0 ]]; then
+  log "applying ${authn_count} RequestAuthentication(s) after the rollouts (istiod fetches the issuers' keys now)"
+  run "${K[@]}" apply "${APPLY_FLAGS[@]}" -f "${WORK}/requestauthentications.yaml" ||
+    die "kubectl apply of the RequestAuthentications failed: everything else is applied; routes that need a token are denied until they are"
+fi
+
+# 8. Where to go next.
 cat <<INFO
 [meshward] deployed to ${CONTEXT}.
 Gateway (self-signed TLS; in another shell):

@@ -24,21 +24,12 @@ else
   run kind create cluster --name "${CLUSTER_NAME}" --wait 120s
 fi
 
-log "2/5 Istio"
-install_istio
-
-log "3/5 service images"
-build_images
-for name in $(service_names); do
-  run kind load docker-image "meshward/${name}:${IMAGE_VERSION}" --name "${CLUSTER_NAME}"
-done
-
-log "4/5 namespaces and Secrets"
-dry=()
-[[ "${DRY_RUN}" == "1" ]] && dry=(--dry-run)
-run_deploy() { bash "${REPO_ROOT}/scripts/deploy.sh" --context "${KCTX}" ${dry[@]+"${dry[@]}"} "$@"; }
-run_deploy --namespaces-only
-create_secrets
-
-log "5/5 deploy dist/"
-run_deploy
+# The service images, built with Docker and loaded into the cluster's nodes.
+load_images() {
+  local name
+  build_images
+  for name in $(service_names); do
+    run kind load docker-image "meshward/${name}:${IMAGE_VERSION}" --name "${CLUSTER_NAME}"
+  done
+}
+mesh_up load_images

@@ -10,7 +10,7 @@
 set -euo pipefail
 
 # Every step, in the order a run without arguments provisions them.
-ALL_STEPS=(kube etcd istio-crds istio keycloak redis shellcheck ratelimit envoy chromium)
+ALL_STEPS=(node-packages kube etcd istio-crds istio coredns keycloak redis shellcheck ratelimit envoy chromium)
 
 repo_root="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 # shellcheck source=scripts/versions.env disable=SC1091
@@ -63,11 +63,26 @@ k8s_staging_replaces() {
   done
 }
 
+# The version the binaries report (kubectl version, istiod): without these ldflags a module build
+# reports v0.0.0-master, which kubectl cannot parse.
+kube_ldflags() {
+  local minor="${KUBERNETES_VERSION#v1.}"
+  minor="${minor%%.*}"
+  printf '%s' "-X k8s.io/component-base/version.gitVersion=${KUBERNETES_VERSION} \
+-X k8s.io/component-base/version.gitMajor=1 -X k8s.io/component-base/version.gitMinor=${minor} \
+-X k8s.io/component-base/version.gitTreeState=clean"
+}
+
+# KUBE_COMMANDS: every Kubernetes binary the tier runs, the control plane and the node of the
+# single-node cluster (scripts/local-cluster/), built in one `go build` so they share the work.
+KUBE_COMMANDS=(kube-apiserver kubectl kubelet kube-controller-manager kube-scheduler kube-proxy)
+
 build_kube() {
-  local dir="$1" src
+  local dir="$1" src command imports=""
   mkdir -p "${dir}/mod" "${dir}/bin"
   src="$(module_dir "k8s.io/kubernetes@${KUBERNETES_VERSION}")"
   [[ -n "${src}" ]] || { echo "go mod download k8s.io/kubernetes@${KUBERNETES_VERSION} gave no Dir"; return 1; }
+  for command in "${KUBE_COMMANDS[@]}"; do imports+="\t_ \"k8s.io/kubernetes/cmd/${command}\"\n"; done
   (
     cd "${dir}/mod"
     {
@@ -79,12 +94,12 @@ build_kube() {
       echo
       k8s_staging_replaces "${src}/go.mod"
     } >go.mod
-    printf '//go:build tools\n\npackage tools\n\nimport (\n\t_ "k8s.io/kubernetes/cmd/kube-apiserver"\n\t_ "k8s.io/kubernetes/cmd/kubectl"\n)\n' >tools.go
+    printf '//go:build tools\n\npackage tools\n\nimport (\n%b)\n' "${imports}" >tools.go
     go mod tidy -e
-    go build -o "${dir}/bin/kube-apiserver" k8s.io/kubernetes/cmd/kube-apiserver
-    go build -o "${dir}/bin/kubectl" k8s.io/kubernetes/cmd/kubectl
+    go build -ldflags "$(kube_ldflags)" -o "${dir}/bin/" "${KUBE_COMMANDS[@]/#/k8s.io/kubernetes/cmd/}"
   )
   "${dir}/bin/kubectl" version --client
+  "${dir}/bin/kubelet" --version
 }
 
 # etcd's main package is go.etcd.io/etcd/server/v3 itself; its go.mod carries `replace` lines, so
@@ -111,12 +126,61 @@ fetch_istio_crds() {
   cp "${src}/manifests/charts/base/files/crd-all.gen.yaml" "${dir}/crd-all.gen.yaml"
 }
 
-# istioctl from istio.io/istio (served only as pseudo-versions).
+# istioctl, and istiod, the sidecar agent and the Istio CNI node agent + plugin of the
+# single-node cluster's mesh: one `go install` from istio.io/istio (served only as
+# pseudo-versions), with the version its VERSION file names.
+ISTIO_COMMANDS=(istioctl/cmd/istioctl pilot/cmd/pilot-discovery pilot/cmd/pilot-agent cni/cmd/install-cni cni/cmd/istio-cni)
+
 build_istio() {
-  local dir="$1"
+  local dir="$1" src version packages=() command
+  src="$(module_dir "istio.io/istio@${ISTIO_VERSION}")"
+  version="$(cat "${src}/VERSION").0"
+  for command in "${ISTIO_COMMANDS[@]}"; do packages+=("istio.io/istio/${command}@${ISTIO_VERSION}"); done
   mkdir -p "${dir}/bin"
-  GOBIN="${dir}/bin" go install "istio.io/istio/istioctl/cmd/istioctl@${ISTIO_VERSION}"
+  GOBIN="${dir}/bin" go install -ldflags "-X istio.io/istio/pkg/version.buildVersion=${version} \
+-X istio.io/istio/pkg/version.buildTag=${version} -X istio.io/istio/pkg/version.buildStatus=Clean" "${packages[@]}"
   "${dir}/bin/istioctl" version --remote=false
+  "${dir}/bin/pilot-agent" version --short
+}
+
+# CoreDNS for the single-node cluster: a main with only the plugins its Corefile uses (the full
+# plugin set pulls in every cloud SDK), module github.com/coredns/coredns, no replaces.
+COREDNS_PLUGINS=(reload ready health errors log cache kubernetes loop)
+
+build_coredns() {
+  local dir="$1" plugin imports="" directives=""
+  mkdir -p "${dir}/mod" "${dir}/bin"
+  for plugin in "${COREDNS_PLUGINS[@]}"; do
+    imports+="\t_ \"github.com/coredns/coredns/plugin/${plugin}\"\n"
+    directives+="\"${plugin}\", "
+  done
+  (
+    cd "${dir}/mod"
+    printf 'module meshward.local/corednsbuild\n\ngo 1.24.0\n\nrequire github.com/coredns/coredns %s\n' \
+      "${COREDNS_VERSION}" >go.mod
+    printf 'package main\n\nimport (\n\t"github.com/coredns/coredns/core/dnsserver"\n\t"github.com/coredns/coredns/coremain"\n%b)\n\n// The plugin chain, in the order of CoreDNS plugin.cfg.\nfunc init() { dnsserver.Directives = []string{%s} }\n\nfunc main() { coremain.Run() }\n' \
+      "${imports}" "${directives}" >main.go
+    go mod tidy -e
+    go build -o "${dir}/bin/coredns" .
+  )
+  "${dir}/bin/coredns" -version
+}
+
+# The single-node cluster's node (scripts/local-cluster/): Debian's containerd, runc, CNI plugins,
+# and the tools kube-proxy and Istio CNI call (iptables, conntrack, ipset), busybox for images.
+NODE_PACKAGES=(containerd runc containernetworking-plugins iptables conntrack ipset busybox-static)
+
+provision_node_packages() {
+  local missing=() package
+  for package in "${NODE_PACKAGES[@]}"; do
+    dpkg-query -W -f '${Status}' "${package}" 2>/dev/null | grep -q 'install ok installed' || missing+=("${package}")
+  done
+  if ((${#missing[@]})); then
+    apt-get update -q
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "${missing[@]}"
+  fi
+  containerd --version
+  runc --version | head -n 1
 }
 
 # Keycloak server distribution from Maven Central, run later with the Temurin 25 JDK.
@@ -181,10 +245,15 @@ build_envoy() {
 
 step() {
   case "$1" in
-    kube) run_step "kube-apiserver+kubectl ${KUBERNETES_VERSION}" "${tools}/kubernetes-${KUBERNETES_VERSION}" build_kube ;;
+    kube) run_step "kubernetes ${KUBERNETES_VERSION} (${KUBE_COMMANDS[*]})" "${tools}/kubernetes-${KUBERNETES_VERSION}-cluster" build_kube ;;
     etcd) run_step "etcd ${ETCD_VERSION}" "${tools}/etcd-${ETCD_VERSION}" build_etcd ;;
     istio-crds) run_step "istio CRDs ${ISTIO_VERSION}" "${tools}/istio-crds-${ISTIO_VERSION}" fetch_istio_crds ;;
-    istio) run_step "istioctl ${ISTIO_VERSION}" "${tools}/istio-${ISTIO_VERSION}" build_istio ;;
+    istio) run_step "istio ${ISTIO_VERSION} (istioctl, istiod, pilot-agent, CNI)" "${tools}/istio-${ISTIO_VERSION}-mesh" build_istio ;;
+    coredns) run_step "coredns ${COREDNS_VERSION}" "${tools}/coredns-${COREDNS_VERSION}" build_coredns ;;
+    node-packages)
+      log "node-packages: checking ${NODE_PACKAGES[*]}"
+      provision_node_packages >&2 || { log "FAILED step 'node-packages'"; exit 1; }
+      ;;
     keycloak) run_step "keycloak ${KEYCLOAK_VERSION}" "${tools}/keycloak-${KEYCLOAK_VERSION}" build_keycloak ;;
     redis)
       log "redis: checking redis-server"

@@ -46,10 +46,38 @@ build_images() {
   done
 }
 
-# install_istio: istioctl install is declarative: a second run with the same file changes nothing.
+# install_istio [ISTIOCTL_ARG...]: `istioctl install -f scripts/istio/mesh.yaml` plus the caller's
+# arguments (the single-node cluster adds its images and CNI paths). Declarative: a second run
+# with the same arguments changes nothing.
 install_istio() {
-  run istioctl install --context "${KCTX}" -y -f "${REPO_ROOT}/scripts/istio/mesh.yaml"
+  run istioctl install --context "${KCTX}" -y -f "${REPO_ROOT}/scripts/istio/mesh.yaml" "$@"
   run kubectl --context "${KCTX}" -n istio-system rollout status deployment/istiod --timeout=300s
+  run kubectl --context "${KCTX}" -n istio-system rollout status daemonset/istio-cni-node --timeout=300s
+}
+
+# run_deploy ARG...: scripts/deploy.sh against KCTX (with --dry-run when DRY_RUN=1).
+run_deploy() {
+  local dry=()
+  [[ "${DRY_RUN}" == "1" ]] && dry=(--dry-run)
+  bash "${REPO_ROOT}/scripts/deploy.sh" --context "${KCTX}" ${dry[@]+"${dry[@]}"} "$@"
+}
+
+# mesh_up LOAD_IMAGES [ISTIOCTL_ARG...]: what every cluster gets once it exists, the same steps
+# for kind, minikube and the single-node cluster of scripts/local-up.sh: the workloads' images
+# (LOAD_IMAGES: a function of the caller), Istio with its CNI agent (scripts/istio/mesh.yaml), the
+# namespaces, every Secret the manifests name, then dist/ with its rollouts awaited.
+mesh_up() {
+  local load_images="$1"
+  shift
+  log "2/5 images"
+  "${load_images}"
+  log "3/5 Istio"
+  install_istio "$@"
+  log "4/5 namespaces and Secrets"
+  run_deploy --namespaces-only
+  create_secrets
+  log "5/5 deploy dist/"
+  run_deploy
 }
 
 random_value() { openssl rand -hex 24; }

@@ -150,13 +150,14 @@ describe('kind-up.sh --dry-run', () => {
     const out = result.stdout;
     const order = [
       '+ kind create cluster --name meshward',
-      `+ istioctl install --context kind-meshward -y -f ${join(SCRIPTS, 'istio', 'mesh.yaml')}`,
       '+ docker build -t meshward/',
       '+ kind load docker-image meshward/',
+      `+ istioctl install --context kind-meshward -y -f ${join(SCRIPTS, 'istio', 'mesh.yaml')}`,
       '--server-side --field-manager=meshward -f',
       'create secret generic keycloak-bootstrap-admin',
       'create secret tls shop-example-com-tls',
       '-n shop rollout status deployment/order-service',
+      'requestauthentications.yaml',
     ].map((needle) => out.indexOf(needle));
     expect(order.every((index) => index >= 0)).toBe(true);
     expect([...order].sort((a, b) => a - b)).toEqual(order);

@@ -44,10 +44,11 @@ export function tool(folder: string, file: string): string {
 }
 
 export const tools = {
-  kubeApiserver: () => tool(`kubernetes-${version('KUBERNETES_VERSION')}`, 'bin/kube-apiserver'),
-  kubectl: () => tool(`kubernetes-${version('KUBERNETES_VERSION')}`, 'bin/kubectl'),
+  kubeApiserver: () =>
+    tool(`kubernetes-${version('KUBERNETES_VERSION')}-cluster`, 'bin/kube-apiserver'),
+  kubectl: () => tool(`kubernetes-${version('KUBERNETES_VERSION')}-cluster`, 'bin/kubectl'),
   etcd: () => tool(`etcd-${version('ETCD_VERSION')}`, 'bin/etcd'),
-  istioctl: () => tool(`istio-${version('ISTIO_VERSION')}`, 'bin/istioctl'),
+  istioctl: () => tool(`istio-${version('ISTIO_VERSION')}-mesh`, 'bin/istioctl'),
   istioCrds: () => tool(`istio-crds-${version('ISTIO_VERSION')}`, 'crd-all.gen.yaml'),
   keycloakHome: () => tool(`keycloak-${version('KEYCLOAK_VERSION')}`, 'dist'),
   ratelimit: () => tool(`ratelimit-${version('RATELIMIT_VERSION')}`, 'bin/ratelimit'),

@@ -1,0 +1,327 @@
+/**
+ * The shop on a real single-node Kubernetes with a real Istio mesh: scripts/integration/run.sh
+ * brings the cluster up with scripts/local-up.sh (the same Istio install, Secrets and
+ * scripts/deploy.sh that kind-up.sh runs) before this file and tears it down after it.
+ * Sidecars are upstream Envoy configured by a real istiod; pods are admitted by a real
+ * kube-apiserver under Pod Security `restricted`, with Istio CNI instead of istio-init.
+ */
+import { spawnSync } from 'node:child_process';
+import { join } from 'node:path';
+import { objectsOfKind, type KubeObject } from '../components/dist.js';
+import {
+  containerPids,
+  inNode,
+  kubectl,
+  kubectlJson,
+  localCluster,
+  pods,
+  processView,
+  requireLocalCluster,
+  type Pod,
+} from '../components/local-cluster.js';
+import { repoRoot, tools } from '../components/tools.js';
+
+interface Workload {
+  readonly kind: string;
+  readonly name: string;
+  readonly namespace: string;
+  readonly selector: Record<string, string>;
+  /** runAsUser of each container of the pod template, by container name. */
+  readonly users: ReadonlyMap<string, number | undefined>;
+}
+
+interface ContainerSpec {
+  readonly name: string;
+  readonly securityContext?: { readonly runAsUser?: number };
+}
+
+function workloads(): Workload[] {
+  return objectsOfKind('Deployment').map((deployment: KubeObject) => {
+    const spec = deployment.spec as {
+      selector: { matchLabels: Record<string, string> };
+      template: { spec: { containers: ContainerSpec[]; securityContext?: { runAsUser?: number } } };
+    };
+    const podUser = spec.template.spec.securityContext?.runAsUser;
+    return {
+      kind: 'Deployment',
+      name: deployment.metadata.name,
+      namespace: deployment.metadata.namespace ?? 'default',
+      selector: spec.selector.matchLabels,
+      users: new Map(
+        spec.template.spec.containers.map((container) => [
+          container.name,
+          container.securityContext?.runAsUser ?? podUser,
+        ]),
+      ),
+    };
+  });
+}
+
+const selectorOf = (labels: Record<string, string>): string =>
+  Object.entries(labels)
+    .map(([key, value]) => `${key}=${value}`)
+    .join(',');
+
+const readyPods = (workload: Workload): Pod[] =>
+  pods(workload.namespace, selectorOf(workload.selector)).filter(
+    (pod) =>
+      pod.status.phase === 'Running' &&
+      pod.status.conditions?.some((c) => c.type === 'Ready' && c.status === 'True') === true,
+  );
+
+/** curl in the cluster's network namespace, every host name sent to the gateway's ClusterIP. */
+function curlGateway(gateway: string, args: readonly string[]): string {
+  const result = inNode('curl', [
+    '-sk',
+    '--max-time',
+    '10',
+    '--connect-to',
+    `::${gateway}:443`,
+    ...args,
+  ]);
+  return result.stdout;
+}
+
+/**
+ * Waits until the gateway verifies a real Keycloak token. istiod fetches each issuer's JWKS when
+ * the RequestAuthentication arrives, which is before Keycloak is ready; until its next refetch
+ * (PILOT_JWT_PUB_KEY_REFRESH_INTERVAL in scripts/istio/mesh.yaml) every token gets 401.
+ */
+async function untilGatewayVerifiesTokens(limitMs: number): Promise<number> {
+  const gateway = kubectl([
+    '-n',
+    'istio-system',
+    'get',
+    'service',
+    'istio-ingressgateway',
+    '-o',
+    'jsonpath={.spec.clusterIP}',
+  ]);
+  const secret = Buffer.from(
+    kubectl([
+      '-n',
+      'auth',
+      'get',
+      'secret',
+      'payment-reconciler-oauth',
+      '-o',
+      'jsonpath={.data.client-secret}',
+    ]),
+    'base64',
+  ).toString('utf8');
+  const started = Date.now();
+  let status = '';
+  while (Date.now() - started < limitMs) {
+    const token = /"access_token":"([^"]+)"/.exec(
+      curlGateway(gateway, [
+        '-d',
+        'grant_type=client_credentials',
+        '-d',
+        'client_id=payment-reconciler',
+        '--data-urlencode',
+        `client_secret=${secret}`,
+        'https://auth.shop.example.com/realms/shop/protocol/openid-connect/token',
+      ]),
+    )?.[1];
+    if (token !== undefined) {
+      status = curlGateway(gateway, [
+        '-o',
+        '/dev/null',
+        '-w',
+        '%{http_code}',
+        '-H',
+        `Authorization: Bearer ${token}`,
+        'https://shop.example.com/api/orders',
+      ]);
+      if (status !== '401' && status !== '000') return Date.now() - started;
+    }
+    await new Promise((resolve) => setTimeout(resolve, 3000));
+  }
+  throw new Error(
+    `the gateway still refuses Keycloak's tokens after ${String(limitMs / 1000)}s (last status ${status || 'none'})`,
+  );
+}
+
+/**
+ * The containers of a pod that are running now: its app containers, and Istio's sidecar, which
+ * the injector adds as a native sidecar (an init container with restartPolicy Always).
+ */
+function runningContainers(pod: Pod) {
+  return [
+    ...(pod.status.containerStatuses ?? []),
+    ...(pod.status.initContainerStatuses ?? []),
+  ].filter((status) => status.state?.running !== undefined);
+}
+
+beforeAll(async () => {
+  requireLocalCluster();
+  const waited = await untilGatewayVerifiesTokens(150_000);
+  process.stdout.write(
+    `the gateway verified a Keycloak token ${String(Math.round(waited / 1000))}s after the deploy\n`,
+  );
+}, 180_000);
+
+describe('the shop on a real cluster with a real mesh', () => {
+  test('GIVEN dist/ deployed by scripts/deploy.sh WHEN its Deployments are read THEN each has a Ready pod whose running containers are its app containers and the istio-proxy sidecar, all ready', () => {
+    const all = workloads();
+    expect(all.length).toBeGreaterThanOrEqual(6);
+
+    const seen = all.map((workload) => {
+      const pod = readyPods(workload).at(0);
+      const statuses = pod === undefined ? [] : runningContainers(pod);
+      return {
+        workload: `${workload.namespace}/${workload.name}`,
+        containers: statuses.map((s) => `${s.name}:${s.ready ? 'ready' : 'not ready'}`).sort(),
+      };
+    });
+    expect(seen).toEqual(
+      all.map((workload) => ({
+        workload: `${workload.namespace}/${workload.name}`,
+        containers: [...workload.users.keys(), 'istio-proxy'].map((n) => `${n}:ready`).sort(),
+      })),
+    );
+  });
+
+  test('GIVEN the namespaces enforce Pod Security restricted WHEN the injected pods are read THEN none has istio-init (Istio CNI redirects) and the API server refuses a pod that asks for NET_ADMIN', () => {
+    for (const namespace of objectsOfKind('Namespace').map((ns) => ns.metadata.name)) {
+      const labels = (kubectlJson(['get', 'namespace', namespace]) as KubeObject).metadata.labels;
+      expect({ namespace, enforce: labels?.['pod-security.kubernetes.io/enforce'] }).toEqual({
+        namespace,
+        enforce: 'restricted',
+      });
+      for (const pod of pods(namespace)) {
+        const inits = (pod.spec.initContainers ?? []).map((c) => c.name);
+        expect({ pod: pod.metadata.name, istioInit: inits.includes('istio-init') }).toEqual({
+          pod: pod.metadata.name,
+          istioInit: false,
+        });
+      }
+    }
+    const probe = JSON.stringify({
+      apiVersion: 'v1',
+      kind: 'Pod',
+      metadata: { name: 'meshward-net-admin-probe', namespace: 'shop' },
+      spec: {
+        containers: [
+          {
+            name: 'probe',
+            image: 'docker.io/curlimages/curl:8.10.1',
+            securityContext: { capabilities: { add: ['NET_ADMIN'] } },
+          },
+        ],
+      },
+    });
+    const refused = inNode(
+      tools.kubectl(),
+      ['--kubeconfig', localCluster.kubeconfig, 'create', '--dry-run=server', '-f', '-'],
+      { input: probe },
+    );
+    expect(refused.status).not.toBe(0);
+    expect(refused.stderr).toContain('violates PodSecurity "restricted:latest"');
+  });
+
+  test('GIVEN each running container of the mesh namespaces WHEN the kernel is asked about its process THEN it runs as the manifest user (never root) with no capabilities, NoNewPrivs, seccomp filter mode and a read-only root', () => {
+    const checked: string[] = [];
+    for (const workload of workloads()) {
+      const pod = readyPods(workload).at(0);
+      if (pod === undefined)
+        throw new Error(`${workload.namespace}/${workload.name} has no Ready pod`);
+      for (const status of runningContainers(pod)) {
+        if (status.containerID === undefined) throw new Error(`${status.name} has no container id`);
+        const pids = containerPids(status.containerID);
+        expect({ container: status.name, processes: pids.length > 0 }).toEqual({
+          container: status.name,
+          processes: true,
+        });
+        const want = status.name === 'istio-proxy' ? 1337 : workload.users.get(status.name);
+        for (const pid of pids) {
+          const view = processView(pid);
+          expect({ container: `${workload.name}/${status.name}`, ...view }).toEqual({
+            container: `${workload.name}/${status.name}`,
+            uid: want,
+            gid: view.gid,
+            capEff: 0n,
+            capBnd: 0n,
+            noNewPrivs: true,
+            seccomp: 2,
+            rootReadOnly: true,
+          });
+          expect(view.uid).not.toBe(0);
+        }
+        checked.push(`${workload.name}/${status.name}`);
+      }
+    }
+    process.stdout.write(
+      `checked the processes of ${String(checked.length)} containers: ${checked.join(', ')}\n`,
+    );
+    expect(checked.length).toBeGreaterThanOrEqual(12);
+  });
+
+  test('GIVEN the reconciler CronJob WHEN it is triggered as a Job THEN it gets its client-credentials token from the in-cluster Keycloak and payment-service answers it over mTLS (Job complete)', () => {
+    const cronJob = objectsOfKind('CronJob').at(0);
+    if (cronJob === undefined) throw new Error('dist/ has no CronJob');
+    const namespace = cronJob.metadata.namespace ?? 'default';
+    const job = `meshward-tier-${String(Date.now() % 100000)}`;
+    kubectl(['-n', namespace, 'create', 'job', job, `--from=cronjob/${cronJob.metadata.name}`]);
+    const waited = inNode(
+      tools.kubectl(),
+      [
+        '--kubeconfig',
+        localCluster.kubeconfig,
+        '-n',
+        namespace,
+        'wait',
+        `job/${job}`,
+        '--for=condition=complete',
+        '--timeout=240s',
+      ],
+      { timeoutMs: 260_000 },
+    );
+    const logs = inNode(tools.kubectl(), [
+      '--kubeconfig',
+      localCluster.kubeconfig,
+      '-n',
+      namespace,
+      'logs',
+      `job/${job}`,
+      '-c',
+      cronJob.metadata.name,
+    ]).stdout;
+    expect({ wait: waited.status, stderr: waited.stderr, logs }).toEqual({
+      wait: 0,
+      stderr: '',
+      logs: expect.stringContaining('reconcile done') as unknown,
+    });
+    // the Job's pod ran with the sidecar as a native sidecar (an init container that keeps running)
+    const jobPod = pods(namespace, `job-name=${job}`).at(0);
+    expect(jobPod?.spec.initContainers?.find((c) => c.name === 'istio-proxy')?.restartPolicy).toBe(
+      'Always',
+    );
+  }, 300_000);
+
+  test('GIVEN the gateway and the in-cluster Keycloak WHEN `npm run smoke` runs unchanged THEN every row of the access matrix passes with real tokens through the real ingress gateway', () => {
+    const result = spawnSync(
+      'nsenter',
+      [
+        `--net=/run/netns/${localCluster.netns}`,
+        'bash',
+        join(repoRoot, 'scripts/e2e-smoke.sh'),
+        '--context',
+        localCluster.context,
+      ],
+      {
+        encoding: 'utf8',
+        timeout: 240_000,
+        env: {
+          ...process.env,
+          KUBECONFIG: localCluster.kubeconfig,
+          PATH: `${join(tools.kubectl(), '..')}:${process.env.PATH ?? ''}`,
+        },
+      },
+    );
+    process.stdout.write(result.stderr);
+    expect(result.stderr).toContain('all rows passed');
+    expect(result.stderr).not.toContain('FAIL');
+    expect(result.status).toBe(0);
+  }, 300_000);
+});

@@ -1,0 +1,191 @@
+/**
+ * The single-node cluster of scripts/local-cluster/ as the cluster tests reach it: its names and
+ * paths read from scripts/local-cluster/lib.sh (one source), kubectl and other commands run in
+ * its network namespace (the API server and every cluster address live only there).
+ */
+import { spawnSync, type SpawnSyncReturns } from 'node:child_process';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { repoRoot, tools } from './tools.js';
+
+function readLocalNames(): Map<string, string> {
+  const text = readFileSync(join(repoRoot, 'scripts/local-cluster/lib.sh'), 'utf8');
+  const names = new Map<string, string>();
+  for (const line of text.split('\n')) {
+    const match = /^(LOCAL_[A-Z_]+)=([A-Za-z0-9./-]+)$/.exec(line.trim());
+    if (match) names.set(match[1], match[2]);
+  }
+  return names;
+}
+
+const names = readLocalNames();
+
+function name(key: string): string {
+  const value = names.get(key);
+  if (value === undefined) throw new Error(`scripts/local-cluster/lib.sh has no plain ${key}=`);
+  return value;
+}
+
+export const localCluster = {
+  dir: process.env.MESHWARD_LOCAL_DIR ?? '/var/tmp/meshward-local',
+  netns: name('LOCAL_NETNS'),
+  context: name('LOCAL_CONTEXT'),
+  cgroup: name('LOCAL_CGROUP'),
+  nodeName: name('LOCAL_NODE_NAME'),
+  get kubeconfig(): string {
+    return join(this.dir, 'pki/admin.kubeconfig');
+  },
+};
+
+/** Throws, naming how to bring it up, unless the cluster's network namespace and API are there. */
+export function requireLocalCluster(): void {
+  if (!existsSync(`/run/netns/${localCluster.netns}`) || !existsSync(localCluster.kubeconfig)) {
+    throw new Error(
+      `the single-node cluster is not up (no /run/netns/${localCluster.netns} or ${localCluster.kubeconfig}): ` +
+        'run the cluster tests through scripts/integration/run.sh, which brings it up with scripts/local-up.sh',
+    );
+  }
+}
+
+/** Runs a command in the cluster's network namespace. */
+export function inNode(
+  command: string,
+  args: readonly string[],
+  options: { input?: string; env?: NodeJS.ProcessEnv; timeoutMs?: number } = {},
+): SpawnSyncReturns<string> {
+  return spawnSync('nsenter', [`--net=/run/netns/${localCluster.netns}`, command, ...args], {
+    encoding: 'utf8',
+    input: options.input,
+    env: options.env ?? process.env,
+    timeout: options.timeoutMs ?? 120_000,
+    maxBuffer: 64 * 1024 * 1024,
+  });
+}
+
+/** kubectl against the cluster; throws with its stderr on a non-zero exit. */
+export function kubectl(args: readonly string[], input?: string): string {
+  const result = inNode(
+    tools.kubectl(),
+    ['--kubeconfig', localCluster.kubeconfig, '--context', localCluster.context, ...args],
+    { input },
+  );
+  if (result.status !== 0) {
+    throw new Error(
+      `kubectl ${args.join(' ')} failed (${String(result.status ?? result.signal)}):\n${result.stderr}`,
+    );
+  }
+  return result.stdout;
+}
+
+/** `kubectl ... -o json`, parsed; the caller names the shape it reads. */
+export function kubectlJson(args: readonly string[]): unknown {
+  return JSON.parse(kubectl([...args, '-o', 'json'])) as unknown;
+}
+
+export interface ContainerStatus {
+  readonly name: string;
+  readonly ready: boolean;
+  readonly containerID?: string;
+  readonly state?: { readonly running?: unknown };
+}
+
+export interface Pod {
+  readonly metadata: {
+    readonly name: string;
+    readonly namespace: string;
+    readonly uid: string;
+    readonly labels?: Record<string, string>;
+    readonly annotations?: Record<string, string>;
+    readonly ownerReferences?: readonly { readonly kind: string; readonly name: string }[];
+  };
+  readonly spec: {
+    readonly serviceAccountName?: string;
+    readonly containers: readonly { readonly name: string; readonly image: string }[];
+    readonly initContainers?: readonly {
+      readonly name: string;
+      readonly image: string;
+      readonly restartPolicy?: string;
+    }[];
+  };
+  readonly status: {
+    readonly phase: string;
+    readonly podIP?: string;
+    readonly conditions?: readonly { readonly type: string; readonly status: string }[];
+    readonly containerStatuses?: readonly ContainerStatus[];
+    readonly initContainerStatuses?: readonly ContainerStatus[];
+  };
+}
+
+export function pods(namespace: string, selector?: string): Pod[] {
+  const list = kubectlJson(['-n', namespace, 'get', 'pods', ...(selector ? ['-l', selector] : [])]);
+  return (list as { items: Pod[] }).items;
+}
+
+/**
+ * The PIDs of a running container, found through the cluster's cgroup (every pod process lives
+ * under /sys/fs/cgroup/pids/<cgroup>/kubepods/.../pod<uid>/<container id>).
+ */
+export function containerPids(containerID: string): number[] {
+  const id = containerID.replace(/^containerd:\/\//, '');
+  const root = `/sys/fs/cgroup/pids/${localCluster.cgroup}`;
+  const found: number[] = [];
+  const walk = (dir: string): void => {
+    for (const entry of readdirSync(dir, { withFileTypes: true })) {
+      if (!entry.isDirectory()) continue;
+      const path = join(dir, entry.name);
+      if (entry.name === id) {
+        found.push(
+          ...readFileSync(join(path, 'cgroup.procs'), 'utf8')
+            .split('\n')
+            .filter((line) => line !== '')
+            .map(Number),
+        );
+      } else {
+        walk(path);
+      }
+    }
+  };
+  walk(root);
+  return found;
+}
+
+/** What the kernel says of a process: its status fields and whether its root is mounted read-only. */
+export interface ProcessView {
+  readonly uid: number;
+  readonly gid: number;
+  readonly capEff: bigint;
+  readonly capBnd: bigint;
+  readonly noNewPrivs: boolean;
+  readonly seccomp: number;
+  readonly rootReadOnly: boolean;
+}
+
+export function processView(pid: number): ProcessView {
+  const status = new Map(
+    readFileSync(`/proc/${String(pid)}/status`, 'utf8')
+      .split('\n')
+      .map((line) => line.split(':\t') as [string, string | undefined])
+      .filter((pair): pair is [string, string] => pair[1] !== undefined),
+  );
+  const field = (key: string): string => {
+    const value = status.get(key);
+    if (value === undefined) throw new Error(`/proc/${String(pid)}/status has no ${key}`);
+    return value.trim();
+  };
+  // mountinfo: "id parent major:minor root mountpoint options ..."; the process's / is mountpoint "/"
+  const rootMount = readFileSync(`/proc/${String(pid)}/mountinfo`, 'utf8')
+    .split('\n')
+    .map((line) => line.split(' '))
+    .filter((parts) => parts.at(4) === '/')
+    .at(-1);
+  if (rootMount === undefined) throw new Error(`/proc/${String(pid)}/mountinfo has no / mount`);
+  return {
+    uid: Number(field('Uid').split(/\s+/)[0]),
+    gid: Number(field('Gid').split(/\s+/)[0]),
+    capEff: BigInt(`0x${field('CapEff')}`),
+    capBnd: BigInt(`0x${field('CapBnd')}`),
+    noNewPrivs: field('NoNewPrivs') === '1',
+    seccomp: Number(field('Seccomp')),
+    rootReadOnly: (rootMount.at(5) ?? '').split(',').includes('ro'),
+  };
+}
