@@ -5,7 +5,8 @@
 #   --cluster    the cluster's own: registry.k8s.io/pause, CoreDNS
 #   --workloads  every image of dist/ (the four services from their Dockerfiles' contents,
 #                Keycloak, Redis, ratelimit), Istio's (pilot, proxyv2 with upstream Envoy,
-#                install-cni) and curl (the smoke test's plaintext pod)
+#                install-cni), curl (the smoke test's plaintext pod) and the tier's probe
+#                (busybox + curl)
 # Images that depend only on pinned versions are cached in $MESHWARD_TOOLS/local-images; the
 # services' images are rebuilt from the working tree every time.
 #
@@ -55,7 +56,7 @@ busybox_tools() {
   local root="$1" applet
   mkdir -p "${root}/bin"
   cp /bin/busybox "${root}/bin/busybox"
-  for applet in sh cp cat ls mkdir rm mv ln grep sed dirname basename readlink uname env id sleep head tail tr wc; do
+  for applet in sh cp cat ls mkdir rm mv ln grep sed dirname basename readlink uname env id sleep head tail tr wc nc timeout; do
     ln -sf busybox "${root}/bin/${applet}"
   done
 }
@@ -262,6 +263,17 @@ image_curl() {
     --entrypoint '["/usr/bin/curl"]' --user 100:101
 }
 
+# The tier's probe: busybox and curl, for pods that call the mesh from where a caller sits.
+image_probe() {
+  local root="${WORK}/probe"
+  mkdir -p "${root}"
+  base_files "${root}"
+  busybox_tools "${root}"
+  copy_with_libs "${root}" /usr/bin/curl
+  "${OCI_IMAGE[@]}" --ref meshward.local/probe:1 --out "$1" --layer "${root}" \
+    --cmd '["/bin/sleep","3600"]' --user 10001:10001
+}
+
 ARCHIVES=()
 started=${SECONDS}
 if [[ "${MODE}" == "--cluster" ]]; then
@@ -277,6 +289,7 @@ else
   cached proxyv2 "${istio_key}" image_proxyv2
   cached install-cni "${istio_key}" image_install_cni
   cached curl "$(curl --version | awk 'NR == 1 { print $2 }')" image_curl
+  cached probe "$(curl --version | awk 'NR == 1 { print $2 }')" image_probe
   for name in $(service_names); do image_service "${name}"; done
 fi
 for archive in "${ARCHIVES[@]}"; do

@@ -1,0 +1,333 @@
+/**
+ * The access matrix replayed on the live mesh: every cell of `meshward matrix` whose caller can
+ * be a pod (a probe pod under each service's ServiceAccount with its sidecar, a plaintext pod
+ * outside the mesh, an internet client at the gateway) and whose principal has a real Keycloak
+ * token, sent for real; the live outcome (Envoy configured by istiod decides) must equal the
+ * matrix's. A disagreement fails naming the cell.
+ */
+import { execFileSync } from 'node:child_process';
+import { join } from 'node:path';
+import { objectsOfKind } from '../components/dist.js';
+import {
+  GatewayClient,
+  outcomeOf,
+  secretValue,
+  summaryHeaders,
+} from '../components/gateway-client.js';
+import { inNode, kubectl, localCluster, requireLocalCluster } from '../components/local-cluster.js';
+import { tampered } from '../components/oidc.js';
+import { repoRoot, tools } from '../components/tools.js';
+
+interface Cell {
+  readonly service: string;
+  readonly method: string;
+  readonly path: string;
+  readonly caller: string;
+  readonly principal: string;
+  readonly outcome: string;
+  readonly status: number;
+}
+
+interface MatrixPrincipal {
+  readonly name: string;
+  readonly kind: string;
+  readonly realm?: {
+    readonly client: string;
+    readonly requested: readonly string[];
+    readonly holders: readonly string[];
+  };
+}
+
+interface MatrixCaller {
+  readonly name: string;
+  readonly kind: string;
+  readonly principal?: string;
+}
+
+interface Matrix {
+  readonly cells: readonly Cell[];
+  readonly principals: readonly MatrixPrincipal[];
+  readonly callers: readonly MatrixCaller[];
+}
+
+/** The client address the gateway sees for requests from the node: the pod bridge's own. */
+const NODE_CLIENT_IP = '10.244.0.1';
+
+let client: GatewayClient;
+
+/**
+ * A real token for every principal of the matrix that can have one: users through the login
+ * form (the password Secret of the demo users), clients through client credentials, "forged" a
+ * real token with a changed claim (its signature no longer holds). "none" sends no token; a
+ * principal with no real token (another issuer) is left out.
+ */
+function realTokens(principals: readonly MatrixPrincipal[]): Map<string, string | undefined> {
+  const tokens = new Map<string, string | undefined>();
+  for (const principal of principals) {
+    const realm = principal.realm;
+    if (principal.kind === 'none') tokens.set(principal.name, undefined);
+    if (principal.kind === 'user' && realm !== undefined) {
+      const user = realm.holders[0];
+      const password = secretValue('auth', 'keycloak-demo-users', `${user}-password`);
+      tokens.set(principal.name, client.pkceToken(user, password, realm.client, realm.requested));
+    }
+    if (principal.kind === 'client' && realm !== undefined) {
+      const secret = secretValue('auth', `${realm.client}-oauth`, 'client-secret');
+      tokens.set(principal.name, client.clientToken(realm.client, secret));
+    }
+  }
+  const strongest = [...tokens.values()].filter((t): t is string => t !== undefined).at(-1);
+  const forged = principals.find((p) => p.kind === 'forged');
+  if (forged !== undefined && strongest !== undefined) {
+    tokens.set(forged.name, tampered(strongest, { meshward_forged: true }));
+  }
+  return tokens;
+}
+
+/** service "ns/name" -> its in-cluster URL base (the Service's first port). */
+function serviceUrls(): Map<string, string> {
+  const urls = new Map<string, string>();
+  for (const service of objectsOfKind('Service')) {
+    const ports = (service.spec as { ports?: { port: number }[] }).ports ?? [];
+    const port = ports.at(0)?.port;
+    const namespace = service.metadata.namespace ?? 'default';
+    if (port !== undefined && !urls.has(`${namespace}/${service.metadata.name}`)) {
+      urls.set(
+        `${namespace}/${service.metadata.name}`,
+        `http://${service.metadata.name}.${namespace}.svc.cluster.local:${String(port)}`,
+      );
+    }
+  }
+  return urls;
+}
+
+const quote = (value: string) => `'${value.replaceAll("'", "'\\''")}'`;
+
+/**
+ * One shell script that sends every request of a caller pod and prints, per request,
+ * "INDEX CODE" then a line "B BODY-START" and a line "H HEADERS" (the summary headers).
+ */
+function script(
+  requests: readonly { index: number; method: string; url: string; token?: string }[],
+): string {
+  const lines = [
+    'r() {',
+    '  i="$1"; m="$2"; u="$3"; t="$4"',
+    '  rm -f /tmp/body /tmp/headers',
+    '  set -- -s -D /tmp/headers -o /tmp/body -m 5 -w "%{http_code}"',
+    '  [ -n "$t" ] && set -- "$@" -H "Authorization: Bearer $t"',
+    '  if [ "$m" = HEAD ]; then set -- "$@" --head; else set -- "$@" -X "$m"; fi',
+    '  code=$(curl "$@" "$u")',
+    '  echo "$i $code"',
+    '  if [ "$m" = HEAD ]; then echo "B "; else echo "B $(head -c 40 /tmp/body 2>/dev/null | tr -d "\\n\\r")"; fi',
+    '  echo "H $(tr -d "\\r" </tmp/headers 2>/dev/null | grep -i -E "^(content-type|content-length|www-authenticate):" | tr "\\n" "\\001")"',
+    '}',
+    ...requests.map(
+      (r) => `r ${String(r.index)} ${r.method} ${quote(r.url)} ${quote(r.token ?? '')}`,
+    ),
+  ];
+  return `${lines.join('\n')}\n`;
+}
+
+function probePod(
+  name: string,
+  namespace: string,
+  serviceAccount: string | undefined,
+  inject: boolean,
+): string {
+  return JSON.stringify({
+    apiVersion: 'v1',
+    kind: 'Pod',
+    metadata: {
+      name,
+      namespace,
+      labels: { app: name },
+      annotations: { 'sidecar.istio.io/inject': String(inject) },
+    },
+    spec: {
+      ...(serviceAccount ? { serviceAccountName: serviceAccount } : {}),
+      automountServiceAccountToken: false,
+      securityContext: {
+        runAsNonRoot: true,
+        runAsUser: 10001,
+        seccompProfile: { type: 'RuntimeDefault' },
+      },
+      containers: [
+        {
+          name: 'probe',
+          image: 'meshward.local/probe:1',
+          imagePullPolicy: 'IfNotPresent',
+          securityContext: {
+            allowPrivilegeEscalation: false,
+            readOnlyRootFilesystem: true,
+            capabilities: { drop: ['ALL'] },
+          },
+          volumeMounts: [{ name: 'tmp', mountPath: '/tmp' }],
+        },
+      ],
+      volumes: [{ name: 'tmp', emptyDir: {} }],
+    },
+  });
+}
+
+function parseAnswers(out: string): Map<number, { code: string; body: string; headers: string }> {
+  const answers = new Map<number, { code: string; body: string; headers: string }>();
+  const lines = out.split('\n');
+  for (let i = 0; i + 2 < lines.length; i += 1) {
+    const head = /^(\d+) (\d+)$/.exec(lines[i]);
+    const body = lines[i + 1];
+    const headers = lines[i + 2];
+    if (head && body.startsWith('B ') && headers.startsWith('H ')) {
+      answers.set(Number(head[1]), {
+        code: head[2],
+        body: body.slice(2),
+        headers: summaryHeaders(headers.slice(2).split('\u0001').join('\n')),
+      });
+      i += 2;
+    }
+  }
+  return answers;
+}
+
+beforeAll(() => {
+  requireLocalCluster();
+  client = new GatewayClient();
+});
+
+afterAll(() => {
+  client.close();
+  kubectl([
+    'delete',
+    'pods',
+    '-A',
+    '-l',
+    'meshward.io/probe=matrix',
+    '--wait=false',
+    '--ignore-not-found',
+  ]);
+});
+
+describe('the access matrix on the live mesh', () => {
+  test('GIVEN the matrix of dist/ and real tokens for its principals WHEN every cell whose caller can be a pod is sent for real THEN the live outcome equals the matrix outcome, cell by cell', () => {
+    const matrix = JSON.parse(
+      execFileSync(
+        'node',
+        [
+          join(repoRoot, 'policies/engine/bin/meshward.js'),
+          'matrix',
+          '--manifests',
+          join(repoRoot, 'dist'),
+          '--client-ip',
+          NODE_CLIENT_IP,
+          '--json',
+        ],
+        { encoding: 'utf8', maxBuffer: 64 * 1024 * 1024 },
+      ),
+    ) as Matrix;
+    const tokens = realTokens(matrix.principals);
+    const urls = serviceUrls();
+    const tlsHosts = gatewayTlsHosts();
+    const cells = matrix.cells.filter((cell) => tokens.has(cell.principal));
+    const byCaller = new Map<string, { index: number; cell: Cell }[]>();
+    cells.forEach((cell, index) => {
+      byCaller.set(cell.caller, [...(byCaller.get(cell.caller) ?? []), { index, cell }]);
+    });
+
+    const live = new Map<number, { code: string; body: string; headers: string }>();
+    for (const caller of matrix.callers) {
+      const list = byCaller.get(caller.name) ?? [];
+      if (caller.kind === 'gateway') {
+        // From the node, as an internet client: TLS to the gateway with the service's public host.
+        for (const { index, cell } of list) {
+          const host = hostAtGateway(cell.service);
+          const sni = tlsHosts.includes(host) ? host : (tlsHosts.at(0) ?? host);
+          live.set(
+            index,
+            client.request(cell.method, sni, host, cell.path, tokens.get(cell.principal)),
+          );
+        }
+        continue;
+      }
+      const match = /^cluster\.local\/ns\/([^/]+)\/sa\/([^/]+)$/.exec(caller.principal ?? '');
+      const namespace = caller.kind === 'plaintext' ? 'default' : match?.[1];
+      if (namespace === undefined) throw new Error(`caller ${caller.name} has no pod identity`);
+      const pod = `meshward-matrix-${caller.kind === 'plaintext' ? 'plaintext' : (match?.[2] ?? 'x')}`;
+      kubectl(
+        ['apply', '-f', '-'],
+        withProbeLabel(probePod(pod, namespace, match?.[2], caller.kind !== 'plaintext')),
+      );
+      kubectl(['-n', namespace, 'wait', `pod/${pod}`, '--for=condition=Ready', '--timeout=120s']);
+      const requests = list.map(({ index, cell }) => ({
+        index,
+        method: cell.method,
+        url: `${urls.get(cell.service) ?? `http://unknown.${cell.service}`}${cell.path}`,
+        token: tokens.get(cell.principal),
+      }));
+      const result = inNode(
+        tools.kubectl(),
+        [
+          '--kubeconfig',
+          localCluster.kubeconfig,
+          '-n',
+          namespace,
+          'exec',
+          '-i',
+          pod,
+          '-c',
+          'probe',
+          '--',
+          'sh',
+          '-s',
+        ],
+        { input: script(requests), timeoutMs: 600_000 },
+      );
+      for (const [index, answer] of parseAnswers(result.stdout)) live.set(index, answer);
+    }
+
+    const disagreements: string[] = [];
+    cells.forEach((cell, index) => {
+      const answer = live.get(index);
+      const got = answer === undefined ? 'no answer' : outcomeOf(answer);
+      if (got !== cell.outcome) {
+        disagreements.push(
+          `${cell.service} ${cell.method} ${cell.path} | caller ${cell.caller} | ${cell.principal}: matrix ${cell.outcome} ${String(cell.status)}, live ${got} ${answer?.code ?? ''} ${answer?.body ?? ''} ${answer?.headers ?? ''}`,
+        );
+      }
+    });
+    const skipped = matrix.cells.length - cells.length;
+    process.stdout.write(
+      `compared ${String(cells.length)} cells of ${String(matrix.cells.length)} on the live mesh (${String(skipped)} without a real token: ${[...new Set(matrix.cells.filter((c) => !tokens.has(c.principal)).map((c) => c.principal))].join(', ')}); ${String(disagreements.length)} disagree\n`,
+    );
+    expect(disagreements).toEqual([]);
+    expect(cells.length).toBeGreaterThan(1000);
+  }, 900_000);
+});
+
+function withProbeLabel(pod: string): string {
+  const object = JSON.parse(pod) as { metadata: { labels: Record<string, string> } };
+  object.metadata.labels['meshward.io/probe'] = 'matrix';
+  return JSON.stringify(object);
+}
+
+/** The server names the Gateway of dist/ terminates TLS for (an internet client can name only these). */
+function gatewayTlsHosts(): string[] {
+  return objectsOfKind('Gateway').flatMap((gateway) =>
+    ((gateway.spec as { servers?: { hosts?: string[]; tls?: unknown }[] }).servers ?? [])
+      .filter((server) => server.tls !== undefined)
+      .flatMap((server) => (server.hosts ?? []).map((h) => h.replace(/^[^/]*\//, ''))),
+  );
+}
+
+/** The public host a service is reached by at the gateway (its VirtualService's first host). */
+function hostAtGateway(service: string): string {
+  const fqdn = `${service.split('/').reverse().join('.')}.svc.cluster.local`;
+  for (const vs of objectsOfKind('VirtualService')) {
+    const spec = vs.spec as {
+      hosts?: string[];
+      http?: { route?: { destination?: { host?: string } }[] }[];
+    };
+    const routes = (spec.http ?? []).flatMap((h) => h.route ?? []);
+    if (routes.some((r) => r.destination?.host === fqdn)) return spec.hosts?.at(0) ?? fqdn;
+  }
+  return fqdn;
+}

@@ -1,0 +1,211 @@
+/**
+ * A client of the single-node cluster's ingress gateway, as an internet client is: curl from the
+ * cluster's network namespace to the gateway's ClusterIP, TLS with the public host names, and real
+ * tokens from the in-cluster Keycloak (authorization code + PKCE through its login form, client
+ * credentials), the demo users' passwords and client secrets read from the Secrets of dist/.
+ */
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { inNode, kubectl } from './local-cluster.js';
+
+const REALM = 'https://auth.shop.example.com/realms/shop';
+const TOKEN_URL = `${REALM}/protocol/openid-connect/token`;
+
+export interface GatewayAnswer {
+  readonly code: string;
+  /** the first 40 characters of the body, line breaks removed ('' for HEAD) */
+  readonly body: string;
+  /** content-type, content-length and www-authenticate, as "name: value;" */
+  readonly headers: string;
+}
+
+function readIfThere(path: string): string {
+  try {
+    return readFileSync(path, 'utf8');
+  } catch {
+    return '';
+  }
+}
+
+/** The response headers that tell an Envoy local reply from the application's answer. */
+export function summaryHeaders(raw: string): string {
+  return raw
+    .split(/\r?\n/)
+    .filter((line) => /^(content-type|content-length|www-authenticate):/i.test(line))
+    .map((line) => `${line.toLowerCase()};`)
+    .join('');
+}
+
+/**
+ * What an answer means, in the matrix's words: a reset (no HTTP answer), Envoy's RBAC denial
+ * (403 "RBAC: access denied", for HEAD its 19-byte text/plain length), Envoy's jwt_authn refusal
+ * (401 "Jwt ..." or its `www-authenticate: Bearer realm=...`), else the request was allowed
+ * through the mesh (whatever the application then answers).
+ */
+export function outcomeOf(answer: { code: string; body: string; headers: string }): string {
+  if (/^0+$/.test(answer.code)) return 'reset';
+  const envoyText = answer.headers.includes('content-type: text/plain');
+  if (
+    answer.code === '403' &&
+    (answer.body.startsWith('RBAC: access denied') ||
+      (answer.body === '' && envoyText && answer.headers.includes('content-length: 19;')))
+  ) {
+    return 'deny';
+  }
+  if (
+    answer.code === '401' &&
+    (answer.body.startsWith('Jwt') || answer.headers.includes('www-authenticate: bearer realm='))
+  ) {
+    return 'unauthenticated';
+  }
+  return 'allow';
+}
+
+export class GatewayClient {
+  readonly address: string;
+  private readonly work = mkdtempSync(join(tmpdir(), 'meshward-gateway-'));
+  private jars = 0;
+
+  constructor() {
+    this.address = kubectl([
+      '-n',
+      'istio-system',
+      'get',
+      'service',
+      'istio-ingressgateway',
+      '-o',
+      'jsonpath={.spec.clusterIP}',
+    ]);
+  }
+
+  close(): void {
+    rmSync(this.work, { recursive: true, force: true });
+  }
+
+  /** curl with every host name sent to the gateway; stdout. */
+  curl(args: readonly string[]): string {
+    return inNode('curl', [
+      '-sk',
+      '--max-time',
+      '10',
+      '--connect-to',
+      `::${this.address}:443`,
+      ...args,
+    ]).stdout;
+  }
+
+  /**
+   * One request at https://SNI/PATH with the Host header HOST (an internet client can only
+   * name a server name the gateway serves in TLS, but any Host). A 429 from the gateway's rate
+   * limits is waited out and retried.
+   */
+  request(method: string, sni: string, host: string, path: string, token?: string): GatewayAnswer {
+    const body = join(this.work, 'body');
+    const headers = join(this.work, 'headers');
+    for (let attempt = 0; ; attempt += 1) {
+      rmSync(body, { force: true });
+      rmSync(headers, { force: true });
+      const args = ['-D', headers, '-o', body, '-w', '%{http_code}', '-H', `Host: ${host}`];
+      args.push(...(method === 'HEAD' ? ['--head'] : ['-X', method]));
+      if (token !== undefined) args.push('-H', `Authorization: Bearer ${token}`);
+      const code = this.curl([...args, `https://${sni}${path}`]).trim();
+      const answer = {
+        code,
+        body:
+          method === 'HEAD'
+            ? ''
+            : readIfThere(body)
+                .slice(0, 40)
+                .replace(/[\r\n]/g, ''),
+        headers: summaryHeaders(readIfThere(headers)),
+      };
+      if (code !== '429' || attempt >= 8) return answer;
+      Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 1200);
+    }
+  }
+
+  /** Authorization code + PKCE through Keycloak's real login form. */
+  pkceToken(
+    user: string,
+    password: string,
+    client: string,
+    scopes: readonly string[] = [],
+  ): string {
+    const verifier = execFileSync('openssl', ['rand', '-hex', '32'], { encoding: 'utf8' }).trim();
+    const challenge = Buffer.from(
+      execFileSync('openssl', ['dgst', '-binary', '-sha256'], { input: verifier }),
+    ).toString('base64url');
+    this.jars += 1;
+    const jar = join(this.work, `jar-${String(this.jars)}`);
+    const redirect = 'https://shop.example.com/callback';
+    const scope = encodeURIComponent(['openid', ...scopes].join(' '));
+    const page = this.curl([
+      '-c',
+      jar,
+      `${REALM}/protocol/openid-connect/auth?client_id=${client}&response_type=code&scope=${scope}&redirect_uri=${redirect}&code_challenge=${challenge}&code_challenge_method=S256`,
+    ]);
+    const action = /action="([^"]+)"/.exec(page)?.[1]?.replaceAll('&amp;', '&');
+    if (action === undefined) throw new Error(`no login form for ${user}: ${page.slice(0, 200)}`);
+    const location = this.curl([
+      '-b',
+      jar,
+      '-c',
+      jar,
+      '-o',
+      '/dev/null',
+      '-w',
+      '%{redirect_url}',
+      '--data-urlencode',
+      `username=${user}`,
+      '--data-urlencode',
+      `password=${password}`,
+      action,
+    ]);
+    const code = new URL(location || 'https://invalid/').searchParams.get('code');
+    if (code === null) throw new Error(`login of ${user} gave no code (${location})`);
+    return accessToken(
+      this.curl([
+        '-d',
+        'grant_type=authorization_code',
+        '-d',
+        `client_id=${client}`,
+        '-d',
+        `code=${code}`,
+        '-d',
+        `redirect_uri=${redirect}`,
+        '-d',
+        `code_verifier=${verifier}`,
+        TOKEN_URL,
+      ]),
+      user,
+    );
+  }
+
+  clientToken(client: string, secret: string): string {
+    return accessToken(
+      this.curl([
+        '-d',
+        'grant_type=client_credentials',
+        '-d',
+        `client_id=${client}`,
+        '--data-urlencode',
+        `client_secret=${secret}`,
+        TOKEN_URL,
+      ]),
+      client,
+    );
+  }
+}
+
+function accessToken(answer: string, who: string): string {
+  const token = /"access_token":"([^"]+)"/.exec(answer)?.[1];
+  if (token === undefined) throw new Error(`no token for ${who}: ${answer.slice(0, 200)}`);
+  return token;
+}
+
+export function secretValue(namespace: string, name: string, key: string): string {
+  const value = kubectl(['-n', namespace, 'get', 'secret', name, '-o', `jsonpath={.data.${key}}`]);
+  return Buffer.from(value, 'base64').toString('utf8');
+}
