@@ -166,5 +166,5 @@ Token, client credentials (the payment reconciler's client):
 Token for a user (authorization code + PKCE, public client shop-web): open
   https://auth.shop.example.com:8443/realms/shop/protocol/openid-connect/auth?client_id=shop-web&response_type=code&redirect_uri=https://shop.example.com/callback&scope=openid&code_challenge=<S256 of your verifier>&code_challenge_method=S256
   and exchange the code at the token endpoint with code_verifier (demo users: kubectl -n auth get secret keycloak-demo-users).
-Check the cluster: npx tsx policies/doctor/main.ts --context ${CONTEXT}
+Check the cluster: npm run doctor -- --context ${CONTEXT}
 INFO

@@ -55,7 +55,7 @@ done
 # 5. The files (the overlay mounts lived in the node's private mount namespace, gone with it).
 if [[ "${MESHWARD_LOCAL_KEEP_LOGS:-0}" == "1" ]]; then
   [[ -d "${LOCAL_DIR}/logs" ]] && log "logs kept in ${LOCAL_DIR}/logs"
-  rm -rf "${LOCAL_DIR}/containerd" "${LOCAL_DIR}/kubelet" "${LOCAL_DIR}/etcd" 2>/dev/null
+  find "${LOCAL_DIR}" -mindepth 1 -maxdepth 1 ! -name logs -exec rm -rf {} + 2>/dev/null
 else
   rm -rf "${LOCAL_DIR}" 2>/dev/null
 fi

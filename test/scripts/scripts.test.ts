@@ -108,7 +108,13 @@ function sandbox(
 function runScript(box: Sandbox, script: string, args: readonly string[]) {
   const result = spawnSync(join(box.bin, 'bash'), [join(SCRIPTS, script), ...args], {
     encoding: 'utf8',
-    env: { PATH: box.bin, HOME: box.dir, TMPDIR: box.dir, MESHWARD_DIST: box.dist },
+    env: {
+      PATH: box.bin,
+      HOME: box.dir,
+      TMPDIR: box.dir,
+      MESHWARD_DIST: box.dist,
+      MESHWARD_LOCAL_DIR: join(box.dir, 'local'),
+    },
     timeout: 60_000,
   });
   let calls: string[] = [];
@@ -353,5 +359,33 @@ describe('cdk8s.yaml', () => {
       output: 'dist',
     });
     expect(config.imports).toBeUndefined();
+  });
+});
+
+describe('local-up.sh --dry-run', () => {
+  test('prints the single-node cluster, then the steps kind-up.sh runs (local images, mesh.yaml plus local.yaml), and runs nothing', () => {
+    // GIVEN every tool present
+    const box = sandbox({ context: 'meshward-local' });
+    // WHEN the dry run goes
+    const result = runScript(box, 'local-up.sh', ['--dry-run']);
+    // THEN the cluster comes first, then the shared mesh_up steps, in kind-up.sh's order
+    expect(result.stderr).not.toMatch(/error/);
+    expect(result.status).toBe(0);
+    const out = result.stdout;
+    const order = [
+      `+ bash ${join(SCRIPTS, 'local-cluster', 'up.sh')}`,
+      `+ bash ${join(SCRIPTS, 'local-cluster', 'images.sh')} --workloads`,
+      `+ istioctl install --context meshward-local -y -f ${join(SCRIPTS, 'istio', 'mesh.yaml')} -f ${join(SCRIPTS, 'istio', 'local.yaml')}`,
+      'rollout status daemonset/istio-cni-node',
+      '--server-side --field-manager=meshward -f',
+      'create secret generic keycloak-bootstrap-admin',
+      '-n shop rollout status deployment/order-service',
+      'requestauthentications.yaml',
+    ].map((needle) => out.indexOf(needle));
+    expect(order.every((index) => index >= 0)).toBe(true);
+    expect([...order].sort((a, b) => a - b)).toEqual(order);
+    expect(out).toContain(`values.cni.cniBinDir=${join(box.dir, 'local', 'cni', 'bin')}`);
+    expect(out).not.toContain('docker build');
+    expect(result.calls.filter((call) => !harmless(call))).toEqual([]);
   });
 });
