@@ -17,9 +17,12 @@ MESHWARD_INTEG_RUN="$(mktemp -d "${TMPDIR:-/tmp}/meshward-integ.XXXXXX")"
 export MESHWARD_INTEG_RUN
 
 cluster_up=0
+cleaned=0
 # shellcheck disable=SC2317 # invoked by the trap
 cleanup() {
   local pgid
+  ((cleaned)) && return 0
+  cleaned=1
   if ((cluster_up)); then
     if [[ "${MESHWARD_KEEP_RUN:-}" == "1" ]]; then
       MESHWARD_LOCAL_KEEP_LOGS=1 bash scripts/local-cluster/down.sh >&2 || true
@@ -38,7 +41,11 @@ cleanup() {
     rm -rf "${MESHWARD_INTEG_RUN}"
   fi
 }
-trap cleanup EXIT INT TERM
+# On an interrupt the foreground child (local-up.sh, jest) gets the signal too and ends; then the
+# script exits, and the EXIT trap cleans up once.
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
 
 # Which tests: no arguments runs every file, the cluster's last; arguments naming files under
 # test/integration/cluster/ run only those (with the cluster), other arguments go to jest as given.
