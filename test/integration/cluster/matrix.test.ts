@@ -5,7 +5,7 @@
  * token, sent for real; the live outcome (Envoy configured by istiod decides) must equal the
  * matrix's. A disagreement fails naming the cell.
  */
-import { execFileSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 import { objectsOfKind } from '../components/dist.js';
 import {
@@ -54,6 +54,32 @@ interface Matrix {
 const NODE_CLIENT_IP = '10.244.0.1';
 
 let client: GatewayClient;
+let cachedTokens: Map<string, string | undefined> | undefined;
+
+/**
+ * `meshward matrix --json` of dist/ for internet clients from CLIENT_IP. The CLI exits 1 when
+ * outcomes differ from the routes' intent (every edge cell, for an address outside the
+ * allowlist); the matrix is on stdout either way.
+ */
+function matrixFor(clientIp: string): Matrix {
+  const result = spawnSync(
+    'node',
+    [
+      join(repoRoot, 'policies/engine/bin/meshward.js'),
+      'matrix',
+      '--manifests',
+      join(repoRoot, 'dist'),
+      '--client-ip',
+      clientIp,
+      '--json',
+    ],
+    { encoding: 'utf8', maxBuffer: 64 * 1024 * 1024 },
+  );
+  if (result.status !== 0 && result.status !== 1) {
+    throw new Error(`meshward matrix failed (${String(result.status)}): ${result.stderr}`);
+  }
+  return JSON.parse(result.stdout) as Matrix;
+}
 
 /**
  * A real token for every principal of the matrix that can have one: users through the login
@@ -209,22 +235,9 @@ afterAll(() => {
 
 describe('the access matrix on the live mesh', () => {
   test('GIVEN the matrix of dist/ and real tokens for its principals WHEN every cell whose caller can be a pod is sent for real THEN the live outcome equals the matrix outcome, cell by cell', () => {
-    const matrix = JSON.parse(
-      execFileSync(
-        'node',
-        [
-          join(repoRoot, 'policies/engine/bin/meshward.js'),
-          'matrix',
-          '--manifests',
-          join(repoRoot, 'dist'),
-          '--client-ip',
-          NODE_CLIENT_IP,
-          '--json',
-        ],
-        { encoding: 'utf8', maxBuffer: 64 * 1024 * 1024 },
-      ),
-    ) as Matrix;
+    const matrix = matrixFor(NODE_CLIENT_IP);
     const tokens = realTokens(matrix.principals);
+    cachedTokens = tokens;
     const urls = serviceUrls();
     const tlsHosts = gatewayTlsHosts();
     const cells = matrix.cells.filter((cell) => tokens.has(cell.principal));
@@ -301,6 +314,53 @@ describe('the access matrix on the live mesh', () => {
     expect(disagreements).toEqual([]);
     expect(cells.length).toBeGreaterThan(1000);
   }, 900_000);
+
+  test('GIVEN an internet client from an address outside the gateway IP allowlist (203.0.113.7) WHEN every gateway cell is sent from it THEN the live outcome equals the matrix for that address, which refuses it everywhere', () => {
+    const outside = '203.0.113.7';
+    const matrix = matrixFor(outside);
+    const tokens = cachedTokens ?? realTokens(matrix.principals);
+    const tlsHosts = gatewayTlsHosts();
+    const gatewayCaller = matrix.callers.find((c) => c.kind === 'gateway')?.name;
+    const cells = matrix.cells.filter(
+      (cell) => cell.caller === gatewayCaller && tokens.has(cell.principal),
+    );
+    // The address lives on the node namespace's loopback: packets to it never leave the namespace.
+    // Sent to the gateway pod itself: through the Service's ClusterIP kube-proxy masquerades a
+    // source outside the cluster CIDR to the node's bridge address, which the allowlist admits
+    // (red-team M2; the gateway must be exposed with externalTrafficPolicy Local).
+    const direct = new GatewayClient({ pod: true });
+    inNode('ip', ['addr', 'add', `${outside}/32`, 'dev', 'lo']);
+    const disagreements: string[] = [];
+    try {
+      for (const cell of cells) {
+        const host = hostAtGateway(cell.service);
+        const sni = tlsHosts.includes(host) ? host : (tlsHosts.at(0) ?? host);
+        const answer = direct.request(
+          cell.method,
+          sni,
+          host,
+          cell.path,
+          tokens.get(cell.principal),
+          outside,
+        );
+        const got = outcomeOf(answer);
+        if (got !== cell.outcome) {
+          disagreements.push(
+            `${cell.service} ${cell.method} ${cell.path} | ${cell.principal}: matrix ${cell.outcome}, live ${got} ${answer.code} ${answer.body}`,
+          );
+        }
+      }
+    } finally {
+      inNode('ip', ['addr', 'del', `${outside}/32`, 'dev', 'lo']);
+      direct.close();
+    }
+    process.stdout.write(
+      `compared ${String(cells.length)} gateway cells from ${outside}; ${String(disagreements.length)} disagree\n`,
+    );
+    expect(disagreements).toEqual([]);
+    expect(cells.length).toBeGreaterThan(100);
+    expect(cells.every((cell) => cell.outcome !== 'allow')).toBe(true);
+  }, 600_000);
 });
 
 function withProbeLabel(pod: string): string {

@@ -65,19 +65,28 @@ export function outcomeOf(answer: { code: string; body: string; headers: string 
 
 export class GatewayClient {
   readonly address: string;
+  readonly port: number;
   private readonly work = mkdtempSync(join(tmpdir(), 'meshward-gateway-'));
   private jars = 0;
 
-  constructor() {
-    this.address = kubectl([
-      '-n',
-      'istio-system',
-      'get',
-      'service',
-      'istio-ingressgateway',
-      '-o',
-      'jsonpath={.spec.clusterIP}',
-    ]);
+  /**
+   * Through the gateway Service's ClusterIP (port 443) by default; `{ pod: true }` connects to
+   * the gateway pod itself (port 8443), as a load balancer with externalTrafficPolicy Local
+   * delivers: kube-proxy then rewrites no client address.
+   */
+  constructor(options: { pod?: boolean } = {}) {
+    const get = (what: string, path: string) =>
+      kubectl(['-n', 'istio-system', 'get', what, '-o', `jsonpath=${path}`]);
+    if (options.pod === true) {
+      this.address = get(
+        'pods',
+        '{.items[?(@.metadata.labels.istio=="ingressgateway")].status.podIP}',
+      );
+      this.port = 8443;
+    } else {
+      this.address = get('service/istio-ingressgateway', '{.spec.clusterIP}');
+      this.port = 443;
+    }
   }
 
   close(): void {
@@ -91,7 +100,7 @@ export class GatewayClient {
       '--max-time',
       '10',
       '--connect-to',
-      `::${this.address}:443`,
+      `::${this.address}:${String(this.port)}`,
       ...args,
     ]).stdout;
   }
@@ -99,9 +108,17 @@ export class GatewayClient {
   /**
    * One request at https://SNI/PATH with the Host header HOST (an internet client can only
    * name a server name the gateway serves in TLS, but any Host). A 429 from the gateway's rate
-   * limits is waited out and retried.
+   * limits is waited out and retried. SOURCE: the client address to send from (an address of
+   * the cluster's network namespace).
    */
-  request(method: string, sni: string, host: string, path: string, token?: string): GatewayAnswer {
+  request(
+    method: string,
+    sni: string,
+    host: string,
+    path: string,
+    token?: string,
+    source?: string,
+  ): GatewayAnswer {
     const body = join(this.work, 'body');
     const headers = join(this.work, 'headers');
     for (let attempt = 0; ; attempt += 1) {
@@ -110,6 +127,7 @@ export class GatewayClient {
       const args = ['-D', headers, '-o', body, '-w', '%{http_code}', '-H', `Host: ${host}`];
       args.push(...(method === 'HEAD' ? ['--head'] : ['-X', method]));
       if (token !== undefined) args.push('-H', `Authorization: Bearer ${token}`);
+      if (source !== undefined) args.push('--interface', source);
       const code = this.curl([...args, `https://${sni}${path}`]).trim();
       const answer = {
         code,
