@@ -11,8 +11,10 @@ import {
   localCluster,
   pods,
   requireLocalCluster,
+  startProbe,
+  statusFromProbe,
 } from '../components/local-cluster.js';
-import { repoRoot, tools } from '../components/tools.js';
+import { repoRoot } from '../components/tools.js';
 
 interface DoctorReport {
   readonly exitCode: number | null;
@@ -59,67 +61,6 @@ function restore(kind: string, namespace: string, name: string): void {
   );
 }
 
-/** A restricted-compliant probe pod (busybox + curl) that sleeps; injection as asked. */
-function probePod(name: string, namespace: string, inject: boolean): string {
-  return JSON.stringify({
-    apiVersion: 'v1',
-    kind: 'Pod',
-    metadata: {
-      name,
-      namespace,
-      labels: { app: name },
-      annotations: { 'sidecar.istio.io/inject': String(inject) },
-    },
-    spec: {
-      automountServiceAccountToken: false,
-      securityContext: {
-        runAsNonRoot: true,
-        runAsUser: 10001,
-        seccompProfile: { type: 'RuntimeDefault' },
-      },
-      containers: [
-        {
-          name: 'probe',
-          image: 'meshward.local/probe:1',
-          imagePullPolicy: 'IfNotPresent',
-          securityContext: {
-            allowPrivilegeEscalation: false,
-            readOnlyRootFilesystem: true,
-            capabilities: { drop: ['ALL'] },
-          },
-        },
-      ],
-    },
-  });
-}
-
-function waitReady(namespace: string, pod: string): void {
-  kubectl(['-n', namespace, 'wait', `pod/${pod}`, '--for=condition=Ready', '--timeout=120s']);
-}
-
-/** HTTP status a request from a probe pod gets ("000" when the connection is reset). */
-function statusFrom(namespace: string, pod: string, url: string): string {
-  const result = inNode(tools.kubectl(), [
-    '--kubeconfig',
-    localCluster.kubeconfig,
-    '-n',
-    namespace,
-    'exec',
-    pod,
-    '--',
-    'curl',
-    '-s',
-    '-o',
-    '/dev/null',
-    '-m',
-    '5',
-    '-w',
-    '%{http_code}',
-    url,
-  ]);
-  return result.stdout.trim();
-}
-
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 /** Polls until `probe()` returns `want` (config reaches Envoy within seconds) or the limit passes. */
@@ -144,9 +85,8 @@ describe('meshward doctor on the live cluster', () => {
   });
 
   test('GIVEN a running pod in a mesh namespace without its sidecar WHEN the doctor runs THEN it names the pod (exit 1), and not once the pod is gone', () => {
-    kubectl(['apply', '-f', '-'], probePod('meshward-no-sidecar', 'shop', false));
     try {
-      waitReady('shop', 'meshward-no-sidecar');
+      startProbe({ name: 'meshward-no-sidecar', namespace: 'shop', inject: false });
       const pod = pods('shop', 'app=meshward-no-sidecar').at(0);
       expect(pod?.spec.containers.map((c) => c.name)).toEqual(['probe']);
       const report = doctor();
@@ -167,11 +107,10 @@ describe('meshward doctor on the live cluster', () => {
     if (peerAuthentication === undefined)
       throw new Error('dist/ has no PeerAuthentication in shop');
     const name = peerAuthentication.metadata.name;
-    kubectl(['apply', '-f', '-'], probePod('meshward-plaintext', 'default', false));
     const url = 'http://order-service.shop.svc.cluster.local:8080/api/public/catalog';
-    const status = () => statusFrom('default', 'meshward-plaintext', url);
+    const status = () => statusFromProbe('default', 'meshward-plaintext', url);
     try {
-      waitReady('default', 'meshward-plaintext');
+      startProbe({ name: 'meshward-plaintext', namespace: 'default', inject: false });
       expect(status()).toMatch(/^(000)+$/);
 
       kubectl(['-n', 'shop', 'delete', 'peerauthentication', name]);

@@ -9,11 +9,11 @@ import {
   containerPids,
   inNode,
   kubectl,
-  localCluster,
   pods,
   requireLocalCluster,
+  startProbe,
+  statusFromProbe,
 } from '../components/local-cluster.js';
-import { tools } from '../components/tools.js';
 
 let gateway = '';
 let userToken = '';
@@ -42,27 +42,6 @@ function gatewayStatus(path: string, token?: string): string {
   return inNode('curl', [...args, `https://shop.example.com${path}`]).stdout.trim();
 }
 
-function plaintextStatus(url: string): string {
-  return inNode(tools.kubectl(), [
-    '--kubeconfig',
-    localCluster.kubeconfig,
-    '-n',
-    'default',
-    'exec',
-    'meshward-faults-plaintext',
-    '--',
-    'curl',
-    '-s',
-    '-o',
-    '/dev/null',
-    '-m',
-    '3',
-    '-w',
-    '%{http_code}',
-    url,
-  ]).stdout.trim();
-}
-
 const probes = (): Probe[] => [
   {
     name: 'no token on /api/orders at the gateway',
@@ -78,7 +57,11 @@ const probes = (): Probe[] => [
     name: 'plaintext pod on order-service (in-cluster)',
     allowed: /^(000)+$|^(403|503)$/,
     run: () =>
-      plaintextStatus('http://order-service.shop.svc.cluster.local:8080/api/public/catalog'),
+      statusFromProbe(
+        'default',
+        'meshward-faults-plaintext',
+        'http://order-service.shop.svc.cluster.local:8080/api/public/catalog',
+      ),
   },
 ];
 
@@ -125,42 +108,7 @@ beforeAll(async () => {
     secretValue('auth', 'keycloak-demo-users', 'alice-password'),
     'shop-web',
   );
-  kubectl(
-    ['apply', '-f', '-'],
-    JSON.stringify({
-      apiVersion: 'v1',
-      kind: 'Pod',
-      metadata: { name: 'meshward-faults-plaintext', namespace: 'default' },
-      spec: {
-        automountServiceAccountToken: false,
-        securityContext: {
-          runAsNonRoot: true,
-          runAsUser: 10001,
-          seccompProfile: { type: 'RuntimeDefault' },
-        },
-        containers: [
-          {
-            name: 'probe',
-            image: 'meshward.local/probe:1',
-            imagePullPolicy: 'IfNotPresent',
-            securityContext: {
-              allowPrivilegeEscalation: false,
-              readOnlyRootFilesystem: true,
-              capabilities: { drop: ['ALL'] },
-            },
-          },
-        ],
-      },
-    }),
-  );
-  kubectl([
-    '-n',
-    'default',
-    'wait',
-    'pod/meshward-faults-plaintext',
-    '--for=condition=Ready',
-    '--timeout=120s',
-  ]);
+  startProbe({ name: 'meshward-faults-plaintext', namespace: 'default', inject: false });
   await untilServedAgain(60_000);
 }, 240_000);
 

@@ -14,7 +14,13 @@ import {
   secretValue,
   summaryHeaders,
 } from '../components/gateway-client.js';
-import { inNode, kubectl, localCluster, requireLocalCluster } from '../components/local-cluster.js';
+import {
+  inNode,
+  kubectl,
+  localCluster,
+  requireLocalCluster,
+  startProbe,
+} from '../components/local-cluster.js';
 import { tampered } from '../components/oidc.js';
 import { repoRoot, tools } from '../components/tools.js';
 
@@ -155,47 +161,6 @@ function script(
   return `${lines.join('\n')}\n`;
 }
 
-function probePod(
-  name: string,
-  namespace: string,
-  serviceAccount: string | undefined,
-  inject: boolean,
-): string {
-  return JSON.stringify({
-    apiVersion: 'v1',
-    kind: 'Pod',
-    metadata: {
-      name,
-      namespace,
-      labels: { app: name },
-      annotations: { 'sidecar.istio.io/inject': String(inject) },
-    },
-    spec: {
-      ...(serviceAccount ? { serviceAccountName: serviceAccount } : {}),
-      automountServiceAccountToken: false,
-      securityContext: {
-        runAsNonRoot: true,
-        runAsUser: 10001,
-        seccompProfile: { type: 'RuntimeDefault' },
-      },
-      containers: [
-        {
-          name: 'probe',
-          image: 'meshward.local/probe:1',
-          imagePullPolicy: 'IfNotPresent',
-          securityContext: {
-            allowPrivilegeEscalation: false,
-            readOnlyRootFilesystem: true,
-            capabilities: { drop: ['ALL'] },
-          },
-          volumeMounts: [{ name: 'tmp', mountPath: '/tmp' }],
-        },
-      ],
-      volumes: [{ name: 'tmp', emptyDir: {} }],
-    },
-  });
-}
-
 function parseAnswers(out: string): Map<number, { code: string; body: string; headers: string }> {
   const answers = new Map<number, { code: string; body: string; headers: string }>();
   const lines = out.split('\n');
@@ -265,11 +230,13 @@ describe('the access matrix on the live mesh', () => {
       const namespace = caller.kind === 'plaintext' ? 'default' : match?.[1];
       if (namespace === undefined) throw new Error(`caller ${caller.name} has no pod identity`);
       const pod = `meshward-matrix-${caller.kind === 'plaintext' ? 'plaintext' : (match?.[2] ?? 'x')}`;
-      kubectl(
-        ['apply', '-f', '-'],
-        withProbeLabel(probePod(pod, namespace, match?.[2], caller.kind !== 'plaintext')),
-      );
-      kubectl(['-n', namespace, 'wait', `pod/${pod}`, '--for=condition=Ready', '--timeout=120s']);
+      startProbe({
+        name: pod,
+        namespace,
+        inject: caller.kind !== 'plaintext',
+        serviceAccount: match?.[2],
+        labels: { 'meshward.io/probe': 'matrix' },
+      });
       const requests = list.map(({ index, cell }) => ({
         index,
         method: cell.method,
@@ -362,12 +329,6 @@ describe('the access matrix on the live mesh', () => {
     expect(cells.every((cell) => cell.outcome !== 'allow')).toBe(true);
   }, 600_000);
 });
-
-function withProbeLabel(pod: string): string {
-  const object = JSON.parse(pod) as { metadata: { labels: Record<string, string> } };
-  object.metadata.labels['meshward.io/probe'] = 'matrix';
-  return JSON.stringify(object);
-}
 
 /** The server names the Gateway of dist/ terminates TLS for (an internet client can name only these). */
 function gatewayTlsHosts(): string[] {

@@ -8,6 +8,7 @@
 import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 import { objectsOfKind, type KubeObject } from '../components/dist.js';
+import { GatewayClient, secretValue } from '../components/gateway-client.js';
 import {
   containerPids,
   inNode,
@@ -69,73 +70,31 @@ const readyPods = (workload: Workload): Pod[] =>
       pod.status.conditions?.some((c) => c.type === 'Ready' && c.status === 'True') === true,
   );
 
-/** curl in the cluster's network namespace, every host name sent to the gateway's ClusterIP. */
-function curlGateway(gateway: string, args: readonly string[]): string {
-  const result = inNode('curl', [
-    '-sk',
-    '--max-time',
-    '10',
-    '--connect-to',
-    `::${gateway}:443`,
-    ...args,
-  ]);
-  return result.stdout;
-}
-
 /**
  * Waits until the gateway verifies a real Keycloak token. istiod fetches each issuer's JWKS when
- * the RequestAuthentication arrives, which is before Keycloak is ready; until its next refetch
- * (PILOT_JWT_PUB_KEY_REFRESH_INTERVAL in scripts/istio/mesh.yaml) every token gets 401.
+ * its RequestAuthentication arrives; scripts/deploy.sh applies them after the rollouts so that
+ * Keycloak answers by then (a failed first fetch left every token refused with 401).
  */
 async function untilGatewayVerifiesTokens(limitMs: number): Promise<number> {
-  const gateway = kubectl([
-    '-n',
-    'istio-system',
-    'get',
-    'service',
-    'istio-ingressgateway',
-    '-o',
-    'jsonpath={.spec.clusterIP}',
-  ]);
-  const secret = Buffer.from(
-    kubectl([
-      '-n',
-      'auth',
-      'get',
-      'secret',
-      'payment-reconciler-oauth',
-      '-o',
-      'jsonpath={.data.client-secret}',
-    ]),
-    'base64',
-  ).toString('utf8');
+  const client = new GatewayClient();
+  const secret = secretValue('auth', 'payment-reconciler-oauth', 'client-secret');
   const started = Date.now();
   let status = '';
-  while (Date.now() - started < limitMs) {
-    const token = /"access_token":"([^"]+)"/.exec(
-      curlGateway(gateway, [
-        '-d',
-        'grant_type=client_credentials',
-        '-d',
-        'client_id=payment-reconciler',
-        '--data-urlencode',
-        `client_secret=${secret}`,
-        'https://auth.shop.example.com/realms/shop/protocol/openid-connect/token',
-      ]),
-    )?.[1];
-    if (token !== undefined) {
-      status = curlGateway(gateway, [
-        '-o',
-        '/dev/null',
-        '-w',
-        '%{http_code}',
-        '-H',
-        `Authorization: Bearer ${token}`,
-        'https://shop.example.com/api/orders',
-      ]);
+  try {
+    while (Date.now() - started < limitMs) {
+      const token = client.clientToken('payment-reconciler', secret);
+      status = client.request(
+        'GET',
+        'shop.example.com',
+        'shop.example.com',
+        '/api/orders',
+        token,
+      ).code;
       if (status !== '401' && status !== '000') return Date.now() - started;
+      await new Promise((resolve) => setTimeout(resolve, 3000));
     }
-    await new Promise((resolve) => setTimeout(resolve, 3000));
+  } finally {
+    client.close();
   }
   throw new Error(
     `the gateway still refuses Keycloak's tokens after ${String(limitMs / 1000)}s (last status ${status || 'none'})`,

@@ -189,3 +189,87 @@ export function processView(pid: number): ProcessView {
     rootReadOnly: (rootMount.at(5) ?? '').split(',').includes('ro'),
   };
 }
+
+/**
+ * A restricted-compliant probe pod (busybox + curl, `meshward.local/probe:1`, built by
+ * scripts/local-cluster/images.sh) that sleeps, with a writable /tmp. `inject` asks for the
+ * sidecar or refuses it; `serviceAccount` runs it under that identity.
+ */
+export function probePod(options: {
+  name: string;
+  namespace: string;
+  inject: boolean;
+  serviceAccount?: string;
+  labels?: Record<string, string>;
+}): string {
+  return JSON.stringify({
+    apiVersion: 'v1',
+    kind: 'Pod',
+    metadata: {
+      name: options.name,
+      namespace: options.namespace,
+      labels: { app: options.name, ...options.labels },
+      annotations: { 'sidecar.istio.io/inject': String(options.inject) },
+    },
+    spec: {
+      ...(options.serviceAccount ? { serviceAccountName: options.serviceAccount } : {}),
+      automountServiceAccountToken: false,
+      securityContext: {
+        runAsNonRoot: true,
+        runAsUser: 10001,
+        seccompProfile: { type: 'RuntimeDefault' },
+      },
+      containers: [
+        {
+          name: 'probe',
+          image: 'meshward.local/probe:1',
+          imagePullPolicy: 'IfNotPresent',
+          securityContext: {
+            allowPrivilegeEscalation: false,
+            readOnlyRootFilesystem: true,
+            capabilities: { drop: ['ALL'] },
+          },
+          volumeMounts: [{ name: 'tmp', mountPath: '/tmp' }],
+        },
+      ],
+      volumes: [{ name: 'tmp', emptyDir: {} }],
+    },
+  });
+}
+
+/** Creates a probe pod (see probePod) and waits until it is Ready. */
+export function startProbe(options: Parameters<typeof probePod>[0]): void {
+  kubectl(['apply', '-f', '-'], probePod(options));
+  kubectl([
+    '-n',
+    options.namespace,
+    'wait',
+    `pod/${options.name}`,
+    '--for=condition=Ready',
+    '--timeout=120s',
+  ]);
+}
+
+/** HTTP status a request from a probe pod gets ("000" when the connection is reset). */
+export function statusFromProbe(namespace: string, pod: string, url: string): string {
+  return inNode(tools.kubectl(), [
+    '--kubeconfig',
+    localCluster.kubeconfig,
+    '-n',
+    namespace,
+    'exec',
+    pod,
+    '-c',
+    'probe',
+    '--',
+    'curl',
+    '-s',
+    '-o',
+    '/dev/null',
+    '-m',
+    '3',
+    '-w',
+    '%{http_code}',
+    url,
+  ]).stdout.trim();
+}
