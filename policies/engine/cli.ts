@@ -175,12 +175,22 @@ function validateRequest(value: unknown): MeshRequest {
     throw new Error(`destination.port (${show(d.port)}) must be an integer 1-65535`);
   }
   str(d.ip, 'destination.ip');
+  str(d.portName, 'destination.portName');
   if (value.source !== undefined) {
     const src = value.source;
     if (!isRecord(src)) throw new Error(`source must be an object, got ${show(src)}`);
     bool(src.mtls, 'source.mtls');
     str(src.principal, 'source.principal');
     str(src.ip, 'source.ip');
+    if (src.pod !== undefined) {
+      const pod = src.pod;
+      if (!isRecord(pod) || typeof pod.namespace !== 'string' || pod.namespace === '') {
+        throw new Error(
+          `source.pod must be an object with a non-empty namespace, got ${show(pod)}`,
+        );
+      }
+      strRecord(pod.labels, 'source.pod.labels');
+    }
   }
   for (const field of ['remoteIp', 'method', 'path', 'host', 'sni'] as const) {
     str(value[field], field);

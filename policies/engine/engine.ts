@@ -11,6 +11,7 @@ import {
   policyName,
   type RequestToken,
 } from './model.js';
+import { type CompiledNetworkPolicies, compileNetworkPolicies } from './network.js';
 import { normalizePath } from './normalize.js';
 
 export type MtlsMode = 'STRICT' | 'PERMISSIVE' | 'DISABLE';
@@ -41,6 +42,8 @@ export interface CompiledManifests {
   readonly manifests: Manifests;
   readonly rootNamespace: string;
   readonly pathNormalization: PathNormalization;
+  /** The NetworkPolicies, checked for requests that name their source pod. */
+  readonly network: CompiledNetworkPolicies;
   plan(namespace: string, labels: Record<string, string>): WorkloadPlan;
 }
 
@@ -286,6 +289,7 @@ export function compile(manifests: Manifests, options: EngineOptions = {}): Comp
     manifests,
     rootNamespace: root,
     pathNormalization: options.pathNormalization ?? 'BASE',
+    network: compileNetworkPolicies(manifests),
     plan(namespace, labels) {
       let hit: unknown = cache.get(namespace);
       for (let i = 0; i < depth && hit !== undefined; i++) {
@@ -449,6 +453,8 @@ function requestContext(
  */
 export function peerSignature(compiled: CompiledManifests, req: MeshRequest): string {
   const dest = req.destination;
+  const network = networkVerdict(compiled, req);
+  if (network && !network.admitted) return `unreachable ${network.reason}`;
   const plan = compiled.plan(dest.namespace, dest.labels ?? EMPTY_LABELS);
   const { mode } = plan.mtls(dest.port);
   const mtlsOn = req.source?.mtls === true && mode !== 'DISABLE';
@@ -498,14 +504,34 @@ function checkBits(
   return `${out}|`;
 }
 
+/** The NetworkPolicy verdict of a request that names its source pod; undefined otherwise. */
+function networkVerdict(compiled: CompiledManifests, req: MeshRequest) {
+  const from = req.source?.pod;
+  if (from === undefined || compiled.network.empty) return undefined;
+  const dest = req.destination;
+  return compiled.network.admits({
+    source: { pod: { namespace: from.namespace, labels: from.labels ?? {} }, ip: req.source?.ip },
+    destination: {
+      pod: { namespace: dest.namespace, labels: dest.labels ?? {} },
+      ip: dest.ip,
+    },
+    port: dest.port,
+    portName: dest.portName,
+    protocol: 'TCP',
+  });
+}
+
 /**
- * Decides one request through Istio's inbound pipeline: PeerAuthentication, CUSTOM,
- * JWT, DENY, ALLOW. A matching CUSTOM policy cannot be decided offline: the decision is
- * deny 403 with a reason starting `undecidable:`. Dry-run policies are evaluated and
- * reported in the reason, never enforced.
+ * Decides one request: the NetworkPolicies first when the request names its source pod,
+ * then Istio's inbound pipeline: PeerAuthentication, CUSTOM, JWT, DENY, ALLOW. A matching
+ * CUSTOM policy cannot be decided offline: the decision is deny 403 with a reason starting
+ * `undecidable:`. Dry-run policies are evaluated and reported in the reason, never enforced.
  */
 export function decide(compiled: CompiledManifests, req: MeshRequest): Decision {
   const dest = req.destination;
+  const network = networkVerdict(compiled, req);
+  if (network && !network.admitted)
+    return result(req, 'unreachable', 0, network.reason, network.policies);
   const plan = compiled.plan(dest.namespace, dest.labels ?? EMPTY_LABELS);
   const { mode, policy: paPolicy } = plan.mtls(dest.port);
   const src = req.source;

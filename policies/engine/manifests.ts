@@ -8,6 +8,7 @@ export const MODELED_KINDS: ReadonlySet<string> = new Set([
   'AuthorizationPolicy',
   'RequestAuthentication',
   'PeerAuthentication',
+  'NetworkPolicy',
   'Deployment',
   'StatefulSet',
   'DaemonSet',

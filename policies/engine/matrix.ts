@@ -27,6 +27,12 @@ export interface MatrixCaller {
   readonly name: string;
   readonly kind: 'gateway' | 'service' | 'plaintext';
   readonly principal: string | undefined;
+  /**
+   * The pod the caller's connection comes from, as NetworkPolicies see it: the (first)
+   * workload with the principal's ServiceAccount, the ingress gateway's pod, or for
+   * `plaintext` a pod without labels in `default`.
+   */
+  readonly pod: { readonly namespace: string; readonly labels: Record<string, string> };
 }
 
 export interface MatrixCell {
@@ -88,22 +94,35 @@ function routedServices(m: Manifests): RoutedService[] {
   );
 }
 
-function callersOf(m: Manifests): MatrixCaller[] {
+function callersOf(m: Manifests, gw: Workload): MatrixCaller[] {
   const seen = new Set<string>([INGRESS_GATEWAY_PRINCIPAL]);
   const services: MatrixCaller[] = [];
   for (const w of workloadsOf(m)) {
     const principal = principalOf(w);
     if (seen.has(principal) || w.labels.istio === 'ingressgateway') continue;
     seen.add(principal);
-    services.push({ name: `${w.namespace}/${w.serviceAccount}`, kind: 'service', principal });
+    services.push({
+      name: `${w.namespace}/${w.serviceAccount}`,
+      kind: 'service',
+      principal,
+      pod: { namespace: w.namespace, labels: w.labels },
+    });
   }
   services.sort((a, b) => a.name.localeCompare(b.name));
   return [
-    { name: 'internet (gateway)', kind: 'gateway', principal: INGRESS_GATEWAY_PRINCIPAL },
+    {
+      name: 'internet (gateway)',
+      kind: 'gateway',
+      principal: INGRESS_GATEWAY_PRINCIPAL,
+      pod: { namespace: gw.namespace, labels: gw.labels },
+    },
     ...services,
-    { name: 'plaintext', kind: 'plaintext', principal: undefined },
+    { name: 'plaintext', kind: 'plaintext', principal: undefined, pod: PLAINTEXT_POD },
   ];
 }
+
+/** Where the matrix's plaintext caller runs: a pod outside the mesh, in `default`, unlabelled. */
+const PLAINTEXT_POD = { namespace: 'default', labels: {} };
 
 /**
  * What the JWT steps on a request's way know: whether each hop with a RequestAuthentication
@@ -179,6 +198,26 @@ function intendedOverRoutes(
   return any ? 'any' : 'allow';
 }
 
+/**
+ * Do only routes open to every caller (`principals: []`) admit the caller's request? Such a route
+ * leaves the callers to the network: a NetworkPolicy refusing the connection (the JWKS that
+ * only istiod needs) is as intended as the mesh letting it through.
+ */
+function openToAll(
+  routes: readonly CompiledRoute[],
+  method: string,
+  path: string,
+  caller: MatrixCaller,
+): boolean {
+  return routes.every(
+    ({ route: r, paths }) =>
+      r.principals.length === 0 ||
+      !callerAllowed(r, caller) ||
+      (r.methods !== null && !r.methods.includes(method)) ||
+      !paths.some((m) => m(path)),
+  );
+}
+
 /** What the route intents read of the caller beyond the token: which routes admit its principal. */
 function intentSignature(routes: readonly CompiledRoute[], caller: MatrixCaller): string {
   return routes.map(({ route }) => (callerAllowed(route, caller) ? '1' : '0')).join('');
@@ -211,10 +250,15 @@ function cellRequest(
     protocol: 'http',
     host: x.svc.host,
     tokens,
-    destination: { namespace: w.namespace, labels: w.labels, port: x.svc.port },
+    destination: {
+      namespace: w.namespace,
+      labels: w.labels,
+      port: x.svc.port,
+      portName: x.svc.port === undefined ? undefined : w.portNames[x.svc.port],
+    },
     source: caller.principal
-      ? { mtls: true, principal: caller.principal, ip: '10.0.0.9' }
-      : { mtls: false, ip: '10.0.0.9' },
+      ? { mtls: true, principal: caller.principal, ip: '10.0.0.9', pod: caller.pod }
+      : { mtls: false, ip: '10.0.0.9', pod: caller.pod },
     remoteIp: caller.kind === 'gateway' ? x.clientIp : '10.0.0.9',
   };
 }
@@ -277,7 +321,7 @@ function buildMatrix(manifests: Manifests, options: MatrixOptions, grouped: bool
   const gatewayHop =
     gwPlan.jwtRules.length > 0 ||
     gwPlan.allow.length + gwPlan.deny.length + gwPlan.custom.length > 0;
-  const callers = callersOf(manifests);
+  const callers = callersOf(manifests, gw);
   const { principals, notes } = matrixPrincipals(
     manifests,
     realmsOf(manifests, options.realmFiles ?? []),
@@ -340,12 +384,18 @@ function buildMatrix(manifests: Manifests, options: MatrixOptions, grouped: bool
             reps.map((ci): CellOutcome => {
               const caller = callers[ci];
               const d = cellDecision(x, caller, tok ? [tok] : [], method, path);
+              const want = intendedOverRoutes(routes, method, path, caller, tok, trust);
               return {
                 outcome: d.outcome,
                 status: d.status,
                 reason: d.reason,
                 policies: d.policies,
-                intended: intendedOverRoutes(routes, method, path, caller, tok, trust),
+                intended:
+                  d.outcome === 'unreachable' &&
+                  want === 'allow' &&
+                  openToAll(routes, method, path, caller)
+                    ? 'any'
+                    : want,
               };
             }),
           );
@@ -413,11 +463,13 @@ function code(c: MatrixCell): string {
       ? 'A'
       : c.outcome === 'reset'
         ? 'R'
-        : c.status === 401
-          ? 'U'
-          : c.status === 400
-            ? 'E'
-            : 'D';
+        : c.outcome === 'unreachable'
+          ? 'X'
+          : c.status === 401
+            ? 'U'
+            : c.status === 400
+              ? 'E'
+              : 'D';
   return c.intended !== 'any' && (c.outcome === 'allow') !== (c.intended === 'allow') ? `${a}!` : a;
 }
 
@@ -449,7 +501,7 @@ export function formatMatrix(m: Matrix): string {
     line(header),
     ...body.map(line),
     '',
-    'A allow, D deny 403, U unauthenticated 401, R reset (plaintext vs STRICT), E 400; ! = differs from meshward.io/routes intent',
+    'A allow, D deny 403, U unauthenticated 401, R reset (plaintext vs STRICT), X unreachable (NetworkPolicy), E 400; ! = differs from meshward.io/routes intent',
     `internet (gateway) calls come from ${m.clientIp} (--client-ip)`,
     `${n} mismatch(es)`,
     '',

@@ -48,9 +48,20 @@ export interface MeshRequest {
     readonly namespace: string;
     readonly labels?: Record<string, string>;
     readonly port?: number;
+    /** The name of the container port `port` is, for NetworkPolicy rules that name ports. */
+    readonly portName?: string;
     readonly ip?: string;
   };
-  readonly source?: { readonly mtls?: boolean; readonly principal?: string; readonly ip?: string };
+  readonly source?: {
+    readonly mtls?: boolean;
+    readonly principal?: string;
+    readonly ip?: string;
+    /**
+     * The pod the request comes from. Given, the NetworkPolicies of the manifests are
+     * checked first (egress of this pod, ingress of the destination); absent, they are not.
+     */
+    readonly pod?: { readonly namespace: string; readonly labels?: Record<string, string> };
+  };
   readonly remoteIp?: string;
   readonly protocol?: 'http' | 'tcp';
   readonly method?: string;
@@ -61,7 +72,11 @@ export interface MeshRequest {
   readonly tokens?: readonly RequestToken[];
 }
 
-export type Outcome = 'allow' | 'deny' | 'unauthenticated' | 'reset' | 'error';
+/**
+ * `reset`: plaintext refused by STRICT mTLS (status 0); `unreachable`: refused by a
+ * NetworkPolicy before any proxy sees it (status 0).
+ */
+export type Outcome = 'allow' | 'deny' | 'unauthenticated' | 'reset' | 'unreachable' | 'error';
 
 export interface Decision {
   readonly id: string | number | null;

@@ -11,6 +11,8 @@ export interface Workload {
   readonly serviceAccount: string;
   /** Container ports. */
   readonly ports: readonly number[];
+  /** Container port number → its name, for the named ones. */
+  readonly portNames: Readonly<Partial<Record<number, string>>>;
   readonly object: K8sObject | undefined;
 }
 
@@ -42,14 +44,14 @@ export function workloadsOf(m: Manifests): Workload[] {
     const meta = isRecord(tpl.metadata) ? tpl.metadata : {};
     const spec = isRecord(tpl.spec) ? tpl.spec : {};
     const containers = Array.isArray(spec.containers) ? spec.containers.filter(isRecord) : [];
-    const ports = containers.flatMap((c) =>
-      Array.isArray(c.ports)
-        ? c.ports
-            .filter(isRecord)
-            .map((p) => Number(p.containerPort))
-            .filter((n) => Number.isInteger(n))
-        : [],
+    const declared = containers.flatMap((c) =>
+      Array.isArray(c.ports) ? c.ports.filter(isRecord) : [],
     );
+    const ports = declared.map((p) => Number(p.containerPort)).filter((n) => Number.isInteger(n));
+    const portNames: Partial<Record<number, string>> = {};
+    for (const p of declared) {
+      if (typeof p.name === 'string') portNames[Number(p.containerPort)] = p.name;
+    }
     out.push({
       kind: obj.kind,
       name: obj.metadata.name,
@@ -59,6 +61,7 @@ export function workloadsOf(m: Manifests): Workload[] {
       serviceAccount:
         typeof spec.serviceAccountName === 'string' ? spec.serviceAccountName : 'default',
       ports,
+      portNames,
       object: obj,
     });
   }
@@ -77,6 +80,7 @@ export function ingressGateway(m: Manifests, rootNamespace: string): Workload {
       annotations: {},
       serviceAccount: 'istio-ingressgateway-service-account',
       ports: [8080, 8443],
+      portNames: {},
       object: undefined,
     }
   );

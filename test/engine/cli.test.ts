@@ -133,6 +133,18 @@ describe('mistyped input (red-team L3)', () => {
     ],
     [{ method: ['GET'] }, 'method must be a string, got ["GET"]'],
     [{ source: { mtls: 'yes' } }, 'source.mtls must be true or false, got "yes"'],
+    [
+      { source: { pod: 'web' } },
+      'source.pod must be an object with a non-empty namespace, got "web"',
+    ],
+    [
+      { source: { pod: { namespace: 'shop', labels: { app: 1 } } } },
+      'source.pod.labels.app must be a string, got 1',
+    ],
+    [
+      { destination: { namespace: 'shop', portName: 8080 } },
+      'destination.portName must be a string, got 8080',
+    ],
     [{ path: 123 }, 'path must be a string, got 123'],
     [{ headers: { 'x-n': 5 } }, 'headers.x-n must be a string or a list of strings, got 5'],
     [

@@ -417,4 +417,11 @@ spec: { mtls: { mode: STRICT } }
     const shop = loadManifests([SHOP]);
     expect(matrix(shop)).toEqual(matrixPerCell(shop));
   });
+
+  it('equals the per-cell evaluation on dist/, whose NetworkPolicies tell callers apart', () => {
+    const dist = loadManifests([join(process.cwd(), 'dist')]);
+    const grouped = matrix(dist);
+    expect(grouped.cells.some((c) => c.outcome === 'unreachable')).toBe(true);
+    expect(grouped).toEqual(matrixPerCell(dist));
+  });
 });
