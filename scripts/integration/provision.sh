@@ -10,7 +10,7 @@
 set -euo pipefail
 
 # Every step, in the order a run without arguments provisions them.
-ALL_STEPS=(node-packages kube etcd istio-crds istio coredns keycloak redis shellcheck ratelimit envoy chromium)
+ALL_STEPS=(node-packages kube etcd istio-crds istio coredns kube-router keycloak redis shellcheck ratelimit envoy chromium)
 
 repo_root="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 # shellcheck source=scripts/versions.env disable=SC1091
@@ -166,6 +166,15 @@ build_coredns() {
   "${dir}/bin/coredns" -version
 }
 
+# NetworkPolicy enforcement for the single-node cluster (scripts/local-cluster/up.sh runs only its
+# firewall), module github.com/cloudnativelabs/kube-router/v2, no replaces.
+build_kube_router() {
+  local dir="$1"
+  mkdir -p "${dir}/bin"
+  GOBIN="${dir}/bin" go install "github.com/cloudnativelabs/kube-router/v2/cmd/kube-router@${KUBE_ROUTER_VERSION}"
+  "${dir}/bin/kube-router" --version
+}
+
 # The single-node cluster's node (scripts/local-cluster/): Debian's containerd, runc, CNI plugins,
 # and the tools kube-proxy and Istio CNI call (iptables, conntrack, ipset), busybox for images.
 NODE_PACKAGES=(containerd runc containernetworking-plugins iptables conntrack ipset busybox-static)
@@ -250,6 +259,7 @@ step() {
     istio-crds) run_step "istio CRDs ${ISTIO_VERSION}" "${tools}/istio-crds-${ISTIO_VERSION}" fetch_istio_crds ;;
     istio) run_step "istio ${ISTIO_VERSION} (istioctl, istiod, pilot-agent, CNI)" "${tools}/istio-${ISTIO_VERSION}-mesh" build_istio ;;
     coredns) run_step "coredns ${COREDNS_VERSION}" "${tools}/coredns-${COREDNS_VERSION}" build_coredns ;;
+    kube-router) run_step "kube-router ${KUBE_ROUTER_VERSION} (firewall)" "${tools}/kube-router-${KUBE_ROUTER_VERSION}" build_kube_router ;;
     node-packages)
       log "node-packages: checking ${NODE_PACKAGES[*]}"
       provision_node_packages >&2 || { log "FAILED step 'node-packages'"; exit 1; }

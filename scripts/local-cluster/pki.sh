@@ -29,8 +29,9 @@ cert kubelet-serving "${node_name}" "" "DNS:${node_name},IP:${node_ip},IP:127.0.
 cert controller-manager system:kube-controller-manager ""
 cert scheduler system:kube-scheduler ""
 cert proxy system:kube-proxy ""
+cert kube-router system:kube-router ""
 
-for name in admin kubelet controller-manager scheduler proxy; do
+for name in admin kubelet controller-manager scheduler proxy kube-router; do
   cat >"${name}.kubeconfig" <<KUBECONFIG
 apiVersion: v1
 kind: Config

@@ -2,9 +2,10 @@
 # shellcheck source-path=SCRIPTDIR
 # Creates a real single-node Kubernetes on this machine, without Docker or an image registry:
 # etcd, kube-apiserver, kube-controller-manager, kube-scheduler, kube-proxy, the kubelet on
-# Debian's containerd + runc, the bridge CNI and CoreDNS, all in a network namespace of their own
-# whose only route leads into an empty namespace. Needs root and the tools of
-# `scripts/integration/provision.sh` (node-packages kube etcd coredns). Stop it with down.sh;
+# Debian's containerd + runc, the bridge CNI, CoreDNS and kube-router's NetworkPolicy firewall,
+# all in a network namespace of their own whose only route leads into an empty namespace. Needs
+# root and the tools of `scripts/integration/provision.sh` (node-packages kube etcd coredns
+# kube-router). Stop it with down.sh;
 # a failed start stops itself.
 #
 #   scripts/local-cluster/up.sh          then: scripts/local-up.sh deploys the shop onto it
@@ -14,10 +15,10 @@ source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 
 [[ "$(id -u)" == "0" ]] || die "the single-node cluster needs root (network namespaces, cgroups, containerd)"
-for binary in "${KUBE_BIN}/kubelet" "${ETCD_BIN}/etcd" "${COREDNS_BIN}/coredns"; do
-  [[ -x "${binary}" ]] || die "${binary} is missing: run 'bash scripts/integration/provision.sh node-packages kube etcd coredns'"
+for binary in "${KUBE_BIN}/kubelet" "${ETCD_BIN}/etcd" "${COREDNS_BIN}/coredns" "${KUBE_ROUTER_BIN}/kube-router"; do
+  [[ -x "${binary}" ]] || die "${binary} is missing: run 'bash scripts/integration/provision.sh node-packages kube etcd coredns kube-router'"
 done
-for command in containerd runc nsenter unshare iptables conntrack; do
+for command in containerd runc nsenter unshare iptables conntrack ipset; do
   command -v "${command}" >/dev/null || die "'${command}' is not installed: run 'bash scripts/integration/provision.sh node-packages'"
 done
 if ip netns list | grep -qw "${LOCAL_NETNS}"; then
@@ -131,6 +132,13 @@ wait_for "service account default/default" 60 local_kubectl -n default get servi
 sed -e "s#@DNS_IP@#${LOCAL_DNS_IP}#g" -e "s#@COREDNS_VERSION@#${COREDNS_VERSION#v}#g" "${HERE}/node/coredns.yaml.in" |
   local_kubectl apply -f - >/dev/null
 local_kubectl -n kube-system rollout status deployment/coredns --timeout=120s >/dev/null
+# NetworkPolicy enforcement (the bridge plugin enforces none): kube-router's firewall only, with
+# read-only access to what it watches. Its iptables chains and ipsets live in the node's namespace.
+local_kubectl apply -f "${HERE}/node/kube-router-rbac.yaml" >/dev/null
+start_process kube-router "${KUBE_ROUTER_BIN}/kube-router" --kubeconfig="${P}/kube-router.kubeconfig" \
+  --hostname-override="${LOCAL_NODE_NAME}" --run-firewall=true --run-router=false --run-service-proxy=false \
+  --health-port=0 --metrics-port=0
+wait_for "kube-router's NetworkPolicy chains" 60 in_node iptables -w -n -L KUBE-ROUTER-FORWARD
 # kubectl and istioctl for the cluster from anywhere on the machine: they enter its network namespace.
 mkdir -p "${LOCAL_DIR}/bin"
 for tool in "${KUBE_BIN}/kubectl" "${ISTIO_BIN}/istioctl"; do
@@ -142,4 +150,4 @@ WRAPPER
   chmod +x "${LOCAL_DIR}/bin/$(basename "${tool}")"
 done
 trap - ERR
-progress "CoreDNS ready: cluster up; kubectl: ${LOCAL_DIR}/bin/kubectl (enters the cluster's network namespace)"
+progress "CoreDNS ready, kube-router enforcing NetworkPolicies: cluster up; kubectl: ${LOCAL_DIR}/bin/kubectl (enters the cluster's network namespace)"

@@ -11,8 +11,10 @@ import {
   localCluster,
   pods,
   requireLocalCluster,
+  restore,
   startProbe,
   statusFromProbe,
+  until,
 } from '../components/local-cluster.js';
 import { repoRoot } from '../components/tools.js';
 
@@ -49,31 +51,6 @@ function doctor(): DoctorReport {
   };
 }
 
-/** Puts one object of dist/ back as meshward applies it (taking back changed fields). */
-function restore(kind: string, namespace: string, name: string): void {
-  const object = objectsOfKind(kind).find(
-    (o) => o.metadata.name === name && o.metadata.namespace === namespace,
-  );
-  if (object === undefined) throw new Error(`dist/ has no ${kind} ${namespace}/${name}`);
-  kubectl(
-    ['apply', '--server-side', '--field-manager=meshward', '--force-conflicts', '-f', '-'],
-    JSON.stringify(object),
-  );
-}
-
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
-
-/** Polls until `probe()` returns `want` (config reaches Envoy within seconds) or the limit passes. */
-async function until(probe: () => string, want: (value: string) => boolean, limitMs: number) {
-  const started = Date.now();
-  let value = probe();
-  while (!want(value) && Date.now() - started < limitMs) {
-    await sleep(1000);
-    value = probe();
-  }
-  return value;
-}
-
 beforeAll(() => {
   requireLocalCluster();
 });
@@ -87,7 +64,7 @@ describe('meshward doctor on the live cluster', () => {
   test('GIVEN a running pod in a mesh namespace without its sidecar WHEN the doctor runs THEN it names the pod (exit 1), and not once the pod is gone', () => {
     try {
       startProbe({ name: 'meshward-no-sidecar', namespace: 'shop', inject: false });
-      const pod = pods('shop', 'app=meshward-no-sidecar').at(0);
+      const pod = pods('shop', 'app=meshward-no-sidecar', true).at(0);
       expect(pod?.spec.containers.map((c) => c.name)).toEqual(['probe']);
       const report = doctor();
       expect({ exitCode: report.exitCode, findings: report.findings }).toEqual({
@@ -100,7 +77,7 @@ describe('meshward doctor on the live cluster', () => {
     expect(doctor().findings).toEqual([]);
   }, 240_000);
 
-  test('GIVEN the shop namespace PeerAuthentication deleted WHEN the doctor runs THEN it reports no STRICT mTLS and the drift, while the connection of a plaintext pod is now accepted (RBAC 403 instead of a reset); restored, both go away', async () => {
+  test('GIVEN the shop namespace PeerAuthentication deleted WHEN the doctor runs THEN it reports no STRICT mTLS and the drift, while the connection of a plaintext pod the NetworkPolicy admits is now accepted (RBAC 403 instead of a reset); restored, both go away', async () => {
     const peerAuthentication = objectsOfKind('PeerAuthentication').find(
       (pa) => pa.metadata.namespace === 'shop',
     );
@@ -108,9 +85,17 @@ describe('meshward doctor on the live cluster', () => {
       throw new Error('dist/ has no PeerAuthentication in shop');
     const name = peerAuthentication.metadata.name;
     const url = 'http://order-service.shop.svc.cluster.local:8080/api/public/catalog';
-    const status = () => statusFromProbe('default', 'meshward-plaintext', url);
+    // order-service's NetworkPolicy admits only the gateway's pods: the plaintext pod wears their
+    // labels (and is never an endpoint of the gateway's Service), so only mTLS keeps it out.
+    const status = () => statusFromProbe('istio-system', 'meshward-plaintext', url);
     try {
-      startProbe({ name: 'meshward-plaintext', namespace: 'default', inject: false });
+      startProbe({
+        name: 'meshward-plaintext',
+        namespace: 'istio-system',
+        inject: false,
+        labels: { istio: 'ingressgateway' },
+        endpoint: false,
+      });
       expect(status()).toMatch(/^(000)+$/);
 
       kubectl(['-n', 'shop', 'delete', 'peerauthentication', name]);
@@ -133,7 +118,7 @@ describe('meshward doctor on the live cluster', () => {
       expect(doctor().findings).toEqual([]);
       expect(await until(status, (s) => /^(000)+$/.test(s), 30_000)).toMatch(/^(000)+$/);
     } finally {
-      kubectl(['-n', 'default', 'delete', 'pod', 'meshward-plaintext', '--wait=false']);
+      kubectl(['-n', 'istio-system', 'delete', 'pod', 'meshward-plaintext', '--wait=false']);
     }
   }, 240_000);
 

@@ -9,6 +9,7 @@ import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 import { objectsOfKind } from '../components/dist.js';
 import {
+  type GatewayAnswer,
   GatewayClient,
   outcomeOf,
   secretValue,
@@ -18,6 +19,7 @@ import {
   inNode,
   kubectl,
   localCluster,
+  removeProbeOwners,
   requireLocalCluster,
   startProbe,
 } from '../components/local-cluster.js';
@@ -48,6 +50,8 @@ interface MatrixCaller {
   readonly name: string;
   readonly kind: string;
   readonly principal?: string;
+  /** the pod NetworkPolicies see the caller as */
+  readonly pod: { readonly namespace: string; readonly labels: Record<string, string> };
 }
 
 interface Matrix {
@@ -137,7 +141,7 @@ const quote = (value: string) => `'${value.replaceAll("'", "'\\''")}'`;
 
 /**
  * One shell script that sends every request of a caller pod and prints, per request,
- * "INDEX CODE" then a line "B BODY-START" and a line "H HEADERS" (the summary headers).
+ * "INDEX CODE CURL-EXIT" then a line "B BODY-START" and a line "H HEADERS" (the summary headers).
  */
 function script(
   requests: readonly { index: number; method: string; url: string; token?: string }[],
@@ -146,11 +150,11 @@ function script(
     'r() {',
     '  i="$1"; m="$2"; u="$3"; t="$4"',
     '  rm -f /tmp/body /tmp/headers',
-    '  set -- -s -D /tmp/headers -o /tmp/body -m 5 -w "%{http_code}"',
+    '  set -- -s -D /tmp/headers -o /tmp/body --connect-timeout 3 -m 5 -w "%{http_code}"',
     '  [ -n "$t" ] && set -- "$@" -H "Authorization: Bearer $t"',
     '  if [ "$m" = HEAD ]; then set -- "$@" --head; else set -- "$@" -X "$m"; fi',
-    '  code=$(curl "$@" "$u")',
-    '  echo "$i $code"',
+    '  code=$(curl "$@" "$u"); rc=$?',
+    '  echo "$i $code $rc"',
     '  if [ "$m" = HEAD ]; then echo "B "; else echo "B $(head -c 40 /tmp/body 2>/dev/null | tr -d "\\n\\r")"; fi',
     '  echo "H $(tr -d "\\r" </tmp/headers 2>/dev/null | grep -i -E "^(content-type|content-length|www-authenticate):" | tr "\\n" "\\001")"',
     '}',
@@ -161,16 +165,17 @@ function script(
   return `${lines.join('\n')}\n`;
 }
 
-function parseAnswers(out: string): Map<number, { code: string; body: string; headers: string }> {
-  const answers = new Map<number, { code: string; body: string; headers: string }>();
+function parseAnswers(out: string): Map<number, GatewayAnswer> {
+  const answers = new Map<number, GatewayAnswer>();
   const lines = out.split('\n');
   for (let i = 0; i + 2 < lines.length; i += 1) {
-    const head = /^(\d+) (\d+)$/.exec(lines[i]);
+    const head = /^(\d+) (\d+) (\d+)$/.exec(lines[i]);
     const body = lines[i + 1];
     const headers = lines[i + 2];
     if (head && body.startsWith('B ') && headers.startsWith('H ')) {
       answers.set(Number(head[1]), {
         code: head[2],
+        exit: Number(head[3]),
         body: body.slice(2),
         headers: summaryHeaders(headers.slice(2).split('\u0001').join('\n')),
       });
@@ -187,6 +192,7 @@ beforeAll(() => {
 
 afterAll(() => {
   client.close();
+  removeProbeOwners();
   kubectl([
     'delete',
     'pods',
@@ -211,7 +217,7 @@ describe('the access matrix on the live mesh', () => {
       byCaller.set(cell.caller, [...(byCaller.get(cell.caller) ?? []), { index, cell }]);
     });
 
-    const live = new Map<number, { code: string; body: string; headers: string }>();
+    const live = new Map<number, GatewayAnswer>();
     for (const caller of matrix.callers) {
       const list = byCaller.get(caller.name) ?? [];
       if (caller.kind === 'gateway') {
@@ -227,41 +233,70 @@ describe('the access matrix on the live mesh', () => {
         continue;
       }
       const match = /^cluster\.local\/ns\/([^/]+)\/sa\/([^/]+)$/.exec(caller.principal ?? '');
-      const namespace = caller.kind === 'plaintext' ? 'default' : match?.[1];
-      if (namespace === undefined) throw new Error(`caller ${caller.name} has no pod identity`);
+      const namespace = caller.pod.namespace;
+      if (caller.kind !== 'plaintext' && match?.[1] !== namespace)
+        throw new Error(`caller ${caller.name} has no pod identity in ${namespace}`);
       const pod = `meshward-matrix-${caller.kind === 'plaintext' ? 'plaintext' : (match?.[2] ?? 'x')}`;
+      // A service caller is its workload for NetworkPolicies too (its pod labels), but never an
+      // endpoint of the workload's Services.
       startProbe({
         name: pod,
         namespace,
         inject: caller.kind !== 'plaintext',
         serviceAccount: match?.[2],
-        labels: { 'meshward.io/probe': 'matrix' },
+        labels: {
+          ...(caller.kind === 'plaintext' ? {} : caller.pod.labels),
+          'meshward.io/probe': 'matrix',
+        },
+        endpoint: caller.kind === 'plaintext',
       });
-      const requests = list.map(({ index, cell }) => ({
-        index,
-        method: cell.method,
-        url: `${urls.get(cell.service) ?? `http://unknown.${cell.service}`}${cell.path}`,
-        token: tokens.get(cell.principal),
-      }));
-      const result = inNode(
-        tools.kubectl(),
-        [
-          '--kubeconfig',
-          localCluster.kubeconfig,
-          '-n',
-          namespace,
-          'exec',
-          '-i',
-          pod,
-          '-c',
-          'probe',
-          '--',
-          'sh',
-          '-s',
-        ],
-        { input: script(requests), timeoutMs: 600_000 },
-      );
-      for (const [index, answer] of parseAnswers(result.stdout)) live.set(index, answer);
+      const send = (entries: readonly { index: number; cell: Cell }[]) => {
+        const requests = entries.map(({ index, cell }) => ({
+          index,
+          method: cell.method,
+          url: `${urls.get(cell.service) ?? `http://unknown.${cell.service}`}${cell.path}`,
+          token: tokens.get(cell.principal),
+        }));
+        const result = inNode(
+          tools.kubectl(),
+          [
+            '--kubeconfig',
+            localCluster.kubeconfig,
+            '-n',
+            namespace,
+            'exec',
+            '-i',
+            pod,
+            '-c',
+            'probe',
+            '--',
+            'sh',
+            '-s',
+          ],
+          { input: script(requests), timeoutMs: 600_000 },
+        );
+        return parseAnswers(result.stdout);
+      };
+      // Whether the connection is made is decided before any byte of HTTP (a NetworkPolicy acts
+      // on the caller's pod, the destination's and the port): one request per service finds
+      // out. Where that connection cannot be made, no cell of the service can; elsewhere every
+      // cell is sent.
+      const byService = new Map<string, { index: number; cell: Cell }[]>();
+      for (const entry of list) {
+        byService.set(entry.cell.service, [...(byService.get(entry.cell.service) ?? []), entry]);
+      }
+      const firsts = [...byService.values()].map((entries) => entries[0]);
+      const first = send(firsts);
+      const rest: { index: number; cell: Cell }[] = [];
+      for (const entries of byService.values()) {
+        const answer = first.get(entries[0].index);
+        if (answer !== undefined && outcomeOf(answer) === 'unreachable') {
+          for (const { index } of entries) live.set(index, answer);
+        } else {
+          rest.push(...entries);
+        }
+      }
+      for (const [index, answer] of send(rest)) live.set(index, answer);
     }
 
     const disagreements: string[] = [];

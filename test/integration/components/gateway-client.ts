@@ -15,6 +15,11 @@ const TOKEN_URL = `${REALM}/protocol/openid-connect/token`;
 
 export interface GatewayAnswer {
   readonly code: string;
+  /**
+   * curl's exit status, where it was recorded: 7 the connection refused, 28 no answer in time
+   * (a connection a NetworkPolicy drops), 56/52 reset or closed after connecting
+   */
+  readonly exit?: number;
   /** the first 40 characters of the body, line breaks removed ('' for HEAD) */
   readonly body: string;
   /** content-type, content-length and www-authenticate, as "name: value;" */
@@ -39,13 +44,19 @@ export function summaryHeaders(raw: string): string {
 }
 
 /**
- * What an answer means, in the matrix's words: a reset (no HTTP answer), Envoy's RBAC denial
+ * What an answer means, in the matrix's words: unreachable (curl's exit 7 or 28 without an HTTP
+ * status: the connection refused or never answered; or the caller's own sidecar answering 503
+ * that it could not connect upstream), a reset
+ * (no HTTP answer otherwise), Envoy's RBAC denial
  * (403 "RBAC: access denied", for HEAD its 19-byte text/plain length), Envoy's jwt_authn refusal
  * (401 "Jwt ..." or its `www-authenticate: Bearer realm=...`), else the request was allowed
  * through the mesh (whatever the application then answers).
  */
-export function outcomeOf(answer: { code: string; body: string; headers: string }): string {
-  if (/^0+$/.test(answer.code)) return 'reset';
+export function outcomeOf(answer: GatewayAnswer): string {
+  if (/^0+$/.test(answer.code))
+    return answer.exit === 7 || answer.exit === 28 ? 'unreachable' : 'reset';
+  if (answer.code === '503' && answer.body.startsWith('upstream connect error'))
+    return 'unreachable';
   const envoyText = answer.headers.includes('content-type: text/plain');
   if (
     answer.code === '403' &&

@@ -6,6 +6,7 @@
 import { spawnSync, type SpawnSyncReturns } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { objectsOfKind } from './dist.js';
 import { repoRoot, tools } from './tools.js';
 
 function readLocalNames(): Map<string, string> {
@@ -116,8 +117,22 @@ export interface Pod {
   };
 }
 
-export function pods(namespace: string, selector?: string): Pod[] {
-  const list = kubectlJson(['-n', namespace, 'get', 'pods', ...(selector ? ['-l', selector] : [])]);
+/** The label every probe pod of the tests carries (see probePod). */
+export const PROBE_LABEL = 'meshward.io/probe';
+
+/**
+ * The pods of a namespace matching the label selector: the workloads' own, without the tests'
+ * probe pods (some wear a workload's labels) unless `withProbes`.
+ */
+export function pods(namespace: string, selector?: string, withProbes = false): Pod[] {
+  const terms = [...(selector ? [selector] : []), ...(withProbes ? [] : [`!${PROBE_LABEL}`])];
+  const list = kubectlJson([
+    '-n',
+    namespace,
+    'get',
+    'pods',
+    ...(terms.length > 0 ? ['-l', terms.join(',')] : []),
+  ]);
   return (list as { items: Pod[] }).items;
 }
 
@@ -190,10 +205,20 @@ export function processView(pid: number): ProcessView {
   };
 }
 
+/** The readiness gate nothing ever sets: the pod's containers get ready, the pod never does. */
+const NEVER_READY = 'meshward.io/not-an-endpoint';
+/**
+ * The controller of probe pods that wear a workload's labels, so the workload's ReplicaSet does
+ * not adopt them (and scale the surplus away): a ConfigMap; deleting it deletes them.
+ */
+const PROBE_OWNER = 'meshward-probe-owner';
+
 /**
  * A restricted-compliant probe pod (busybox + curl, `meshward.local/probe:1`, built by
  * scripts/local-cluster/images.sh) that sleeps, with a writable /tmp. `inject` asks for the
- * sidecar or refuses it; `serviceAccount` runs it under that identity.
+ * sidecar or refuses it; `serviceAccount` runs it under that identity. `labels` may be a
+ * workload's own (to be that workload for NetworkPolicies): then pass `endpoint: false`, and the
+ * pod never turns Ready, so no Service sends it the workload's traffic.
  */
 export function probePod(options: {
   name: string;
@@ -201,6 +226,9 @@ export function probePod(options: {
   inject: boolean;
   serviceAccount?: string;
   labels?: Record<string, string>;
+  endpoint?: boolean;
+  /** the UID of the namespace's PROBE_OWNER ConfigMap (required with `endpoint: false`) */
+  ownerUid?: string;
 }): string {
   return JSON.stringify({
     apiVersion: 'v1',
@@ -208,11 +236,25 @@ export function probePod(options: {
     metadata: {
       name: options.name,
       namespace: options.namespace,
-      labels: { app: options.name, ...options.labels },
+      labels: { app: options.name, [PROBE_LABEL]: 'true', ...options.labels },
       annotations: { 'sidecar.istio.io/inject': String(options.inject) },
+      ...(options.ownerUid === undefined
+        ? {}
+        : {
+            ownerReferences: [
+              {
+                apiVersion: 'v1',
+                kind: 'ConfigMap',
+                name: PROBE_OWNER,
+                uid: options.ownerUid,
+                controller: true,
+              },
+            ],
+          }),
     },
     spec: {
       ...(options.serviceAccount ? { serviceAccountName: options.serviceAccount } : {}),
+      ...(options.endpoint === false ? { readinessGates: [{ conditionType: NEVER_READY }] } : {}),
       automountServiceAccountToken: false,
       securityContext: {
         runAsNonRoot: true,
@@ -237,16 +279,53 @@ export function probePod(options: {
   });
 }
 
-/** Creates a probe pod (see probePod) and waits until it is Ready. */
-export function startProbe(options: Parameters<typeof probePod>[0]): void {
-  kubectl(['apply', '-f', '-'], probePod(options));
+/** Creates a probe pod (see probePod) and waits until its containers are ready. */
+export function startProbe(options: Omit<Parameters<typeof probePod>[0], 'ownerUid'>): void {
+  let ownerUid: string | undefined;
+  if (options.endpoint === false) {
+    kubectl(
+      ['apply', '-f', '-'],
+      JSON.stringify({
+        apiVersion: 'v1',
+        kind: 'ConfigMap',
+        metadata: {
+          name: PROBE_OWNER,
+          namespace: options.namespace,
+          labels: { [PROBE_LABEL]: 'owner' },
+        },
+      }),
+    );
+    ownerUid = kubectl([
+      '-n',
+      options.namespace,
+      'get',
+      'configmap',
+      PROBE_OWNER,
+      '-o',
+      'jsonpath={.metadata.uid}',
+    ]).trim();
+  }
+  kubectl(['apply', '-f', '-'], probePod({ ...options, ownerUid }));
   kubectl([
     '-n',
     options.namespace,
     'wait',
     `pod/${options.name}`,
-    '--for=condition=Ready',
+    `--for=condition=${options.endpoint === false ? 'ContainersReady' : 'Ready'}`,
     '--timeout=120s',
+  ]);
+}
+
+/** Deletes every probe owner ConfigMap, and with them the probe pods they own. */
+export function removeProbeOwners(): void {
+  kubectl([
+    'delete',
+    'configmaps',
+    '-A',
+    '-l',
+    `${PROBE_LABEL}=owner`,
+    '--ignore-not-found',
+    '--wait=false',
   ]);
 }
 
@@ -272,4 +351,59 @@ export function statusFromProbe(namespace: string, pod: string, url: string): st
     '%{http_code}',
     url,
   ]).stdout.trim();
+}
+
+/**
+ * A request from a probe pod: curl's HTTP status ("000" without an answer) and its exit status
+ * (7: the connection refused, 28: not connected in 3 s, 56/52: reset or closed after connecting).
+ */
+export function curlFromProbe(
+  namespace: string,
+  pod: string,
+  url: string,
+): { code: string; exit: number } {
+  const out = inNode(tools.kubectl(), [
+    '--kubeconfig',
+    localCluster.kubeconfig,
+    '-n',
+    namespace,
+    'exec',
+    pod,
+    '-c',
+    'probe',
+    '--',
+    'sh',
+    '-c',
+    'code=$(curl -s -o /dev/null --connect-timeout 3 -m 5 -w "%{http_code}" "$1"); echo "$code $?"',
+    'curl',
+    url,
+  ]).stdout.trim();
+  const match = /^(\d+) (\d+)$/.exec(out);
+  if (!match) throw new Error(`no curl result from ${namespace}/${pod} for ${url}: '${out}'`);
+  return { code: match[1], exit: Number(match[2]) };
+}
+
+/** Puts one object of dist/ back as meshward applies it (taking back changed fields). */
+export function restore(kind: string, namespace: string, objectName: string): void {
+  const object = objectsOfKind(kind).find(
+    (o) => o.metadata.name === objectName && o.metadata.namespace === namespace,
+  );
+  if (object === undefined) throw new Error(`dist/ has no ${kind} ${namespace}/${objectName}`);
+  kubectl(
+    ['apply', '--server-side', '--field-manager=meshward', '--force-conflicts', '-f', '-'],
+    JSON.stringify(object),
+  );
+}
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+/** Polls until `probe()` returns what `want` accepts (config reaches Envoy within seconds) or the limit passes. */
+export async function until<T>(probe: () => T, want: (value: T) => boolean, limitMs: number) {
+  const started = Date.now();
+  let value = probe();
+  while (!want(value) && Date.now() - started < limitMs) {
+    await sleep(1000);
+    value = probe();
+  }
+  return value;
 }

@@ -28,11 +28,14 @@ export interface MeshCall {
   readonly token?: RequestToken;
 }
 
-/** Runs `meshward decide --manifests dist/` on the requests; throws unless it answers each. */
-export function decideWithCli(requests: readonly MeshRequest[]): Decision[] {
+/** Runs `meshward decide --manifests MANIFESTS` on the requests; throws unless it answers each. */
+export function decideWithCli(
+  requests: readonly MeshRequest[],
+  manifests: string = distDir,
+): Decision[] {
   const result = run(
     process.execPath,
-    [join(repoRoot, 'policies/engine/bin/meshward.js'), 'decide', '--manifests', distDir],
+    [join(repoRoot, 'policies/engine/bin/meshward.js'), 'decide', '--manifests', manifests],
     { input: requests.map((request) => `${JSON.stringify(request)}\n`).join('') },
   );
   const lines = result.stdout.split('\n').filter((line) => line !== '');
