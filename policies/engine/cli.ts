@@ -25,6 +25,11 @@ export const HELP = `meshward — offline Istio security engine
       A matching CUSTOM policy cannot be decided offline: outcome deny, status 403,
       reason "undecidable: CUSTOM provider '<name>' ...". Dry-run policies are evaluated
       and named in the reason, never enforced.
+      NetworkPolicies are checked first when the request names the pod it comes from,
+      "source": {"pod": {"namespace": "shop", "labels": {"app": "web"}}} (with
+      "destination": {"portName": "http"} for rules that name ports): a connection they
+      refuse is outcome unreachable, status 0, reason "NetworkPolicy: no ingress rule of
+      ... admits ..."; a request without source.pod is not checked against them.
   meshward lint   --manifests <file|dir>... [--root-namespace ns] [--realm file.json]... [--json]
       findings (MW001..MW016 classic misconfigurations, MW1xx invalid objects, MW2xx the
       realm <-> policy contract where a Keycloak realm is known); exit 1 on any error.
@@ -35,6 +40,8 @@ export const HELP = `meshward — offline Istio security engine
       issues to whom (a ConfigMap annotated meshward.io/issuer in the manifests, or a
       realm export given with --realm, matched to the issuer ending in /realms/<name>);
       for other issuers, the claim values the policies check (said in the header).
+      Callers are pods (a workload's labels, the gateway's, an unlabelled pod in default
+      for plaintext), so NetworkPolicies apply: X = unreachable.
   meshward doctor [--kubeconfig FILE] [--context NAME] [--dist DIR] [--json] [--skip-jwks]
       checks a live cluster (sidecars, STRICT mTLS, default deny, drift against dist/,
       JWKS reachability, unselected workloads); exit 1 on findings, 2 on connection errors.

@@ -521,6 +521,7 @@ describe('with real tokens', () => {
           const token = tokenOf(cell.principal) ?? undefined;
           return {
             from: caller?.kind === 'gateway' ? 'internet' : (caller?.principal ?? 'plaintext'),
+            ...(caller === undefined ? {} : { fromPod: caller.pod }),
             to: workload(namespace, name),
             method: cell.method,
             path: cell.path,

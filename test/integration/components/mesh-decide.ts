@@ -22,6 +22,11 @@ export interface MeshCall {
    * caller without a sidecar; otherwise the caller's mesh identity (mTLS).
    */
   readonly from: string;
+  /**
+   * The pod the call reaches the workload from (for an internet call: the gateway's), for the
+   * NetworkPolicies; without it they are not checked (a lone Envoy enforces none).
+   */
+  readonly fromPod?: { readonly namespace: string; readonly labels: Record<string, string> };
   readonly to: Workload;
   readonly method: string;
   readonly path: string;
@@ -93,7 +98,12 @@ export function decideHops(
         {
           ...base,
           destination: toWorkload,
-          source: { mtls: true, principal: principalOf(gateway), ip: '10.0.0.9' },
+          source: {
+            mtls: true,
+            principal: principalOf(gateway),
+            ip: '10.0.0.9',
+            ...(call.fromPod === undefined ? {} : { pod: call.fromPod }),
+          },
           remoteIp: clientIp,
         },
       );
@@ -101,10 +111,11 @@ export function decideHops(
       requests.push({
         ...base,
         destination: toWorkload,
-        source:
-          call.from === 'plaintext'
-            ? { mtls: false, ip: '10.0.0.9' }
-            : { mtls: true, principal: call.from, ip: '10.0.0.9' },
+        source: {
+          ...(call.from === 'plaintext' ? { mtls: false } : { mtls: true, principal: call.from }),
+          ip: '10.0.0.9',
+          ...(call.fromPod === undefined ? {} : { pod: call.fromPod }),
+        },
         remoteIp: '10.0.0.9',
       });
     }
