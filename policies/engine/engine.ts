@@ -510,9 +510,12 @@ function networkVerdict(compiled: CompiledManifests, req: MeshRequest) {
   if (from === undefined || compiled.network.empty) return undefined;
   const dest = req.destination;
   return compiled.network.admits({
-    source: { pod: { namespace: from.namespace, labels: from.labels ?? {} }, ip: req.source?.ip },
+    source: {
+      pod: { namespace: from.namespace, labels: from.labels ?? EMPTY_LABELS },
+      ip: req.source?.ip,
+    },
     destination: {
-      pod: { namespace: dest.namespace, labels: dest.labels ?? {} },
+      pod: { namespace: dest.namespace, labels: dest.labels ?? EMPTY_LABELS },
       ip: dest.ip,
     },
     port: dest.port,

@@ -183,6 +183,9 @@ function portMatches(rule: PortRule, c: NetworkConnection): boolean {
  */
 export function compileNetworkPolicies(m: Manifests): CompiledNetworkPolicies {
   const policies = m.objects.filter((o) => o.kind === 'NetworkPolicy').map(compilePolicy);
+  const byNamespace = new Map<string, CompiledNetworkPolicy[]>();
+  for (const p of policies)
+    byNamespace.set(p.namespace, [...(byNamespace.get(p.namespace) ?? []), p]);
   const namespaceLabels = new Map<string, Record<string, string>>();
   for (const ns of m.objects) {
     if (ns.kind !== 'Namespace') continue;
@@ -204,6 +207,27 @@ export function compileNetworkPolicies(m: Manifests): CompiledNetworkPolicies {
     return nsOk && (peer.pods === undefined || peer.pods(e.pod.labels));
   };
 
+  // The policies isolating a pod, per direction, kept per labels object: the access matrix asks
+  // about the same few pods (the same objects) again and again.
+  const isolatingCache = new WeakMap<object, Map<string, CompiledNetworkPolicy[]>>();
+  const isolatingPolicies = (
+    kind: 'ingress' | 'egress',
+    pod: NonNullable<NetworkEndpoint['pod']>,
+  ): CompiledNetworkPolicy[] => {
+    let perPod = isolatingCache.get(pod.labels);
+    if (perPod === undefined)
+      isolatingCache.set(pod.labels, (perPod = new Map<string, CompiledNetworkPolicy[]>()));
+    const key = `${kind} ${pod.namespace}`;
+    let hit = perPod.get(key);
+    if (hit === undefined) {
+      hit = (byNamespace.get(pod.namespace) ?? []).filter(
+        (p) => p[kind] !== undefined && p.selects(pod.labels),
+      );
+      perPod.set(key, hit);
+    }
+    return hit;
+  };
+
   /** The verdict of one direction: the policies selecting `self`, their rules matched on `peer`. */
   const direction = (
     kind: 'ingress' | 'egress',
@@ -213,9 +237,7 @@ export function compileNetworkPolicies(m: Manifests): CompiledNetworkPolicies {
   ): NetworkVerdict => {
     const pod = self.pod;
     if (!pod) return { admitted: true, reason: '', policies: [] };
-    const isolating = policies.filter(
-      (p) => p[kind] !== undefined && p.namespace === pod.namespace && p.selects(pod.labels),
-    );
+    const isolating = isolatingPolicies(kind, pod);
     if (isolating.length === 0) return { admitted: true, reason: '', policies: [] };
     for (const p of isolating) {
       const rules = p[kind] ?? [];
@@ -231,7 +253,9 @@ export function compileNetworkPolicies(m: Manifests): CompiledNetworkPolicies {
     const port = `${c.port === undefined ? '-' : String(c.port)}/${c.protocol ?? 'TCP'}`;
     return {
       admitted: false,
-      reason: `NetworkPolicy: no ${kind} rule of ${names.join(', ')} admits ${describe(peer)} ${kind === 'ingress' ? 'to' : 'from'} ${describe(self)} on port ${port}`,
+      // Names what refuses, not who asks: callers the policies treat alike get one reason (the
+      // access matrix decides once for them).
+      reason: `NetworkPolicy: no ${kind} rule of ${names.join(', ')} admits ${kind === 'ingress' ? 'the source' : 'the destination'} on port ${port}`,
       policies: names,
     };
   };
@@ -250,12 +274,4 @@ export function compileNetworkPolicies(m: Manifests): CompiledNetworkPolicies {
       };
     },
   };
-}
-
-function describe(e: NetworkEndpoint): string {
-  if (!e.pod) return e.ip === undefined ? 'an address outside the cluster' : e.ip;
-  const labels = Object.entries(e.pod.labels)
-    .map(([k, v]) => `${k}=${v}`)
-    .join(',');
-  return `pod {${labels}} in ${e.pod.namespace}`;
 }

@@ -4,7 +4,8 @@
  * sidecars accept plaintext and authorize everything, a pod that is not a caller of
  * payment-service still cannot connect to it, by its Service or its pod IP, while a pod wearing
  * the labels of its caller (order-service) gets answers. `meshward decide`, told the same pods,
- * must say the same of each. The mesh policies are put back before the test ends.
+ * must say the same of each. The mesh policies are put back before the test ends. And the
+ * sidecar's own ports, outside every AuthorizationPolicy, are closed to that caller too.
  */
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -27,6 +28,9 @@ import { decideWithCli } from '../components/mesh-decide.js';
 const MESH_POLICY_KINDS = ['AuthorizationPolicy', 'PeerAuthentication', 'RequestAuthentication'];
 
 const TARGET = { namespace: 'shop', app: 'payment-service' };
+
+/** pilot-agent (merged metrics, app probes), its health port, Envoy's Prometheus stats. */
+const SIDECAR_PORTS = [15020, 15021, 15090];
 
 interface Probe {
   readonly name: string;
@@ -180,4 +184,31 @@ describe('NetworkPolicies on the live cluster', () => {
       unreachable: false,
     });
   }, 240_000);
+
+  test('GIVEN the sidecar’s own ports, which no AuthorizationPolicy covers (red-team L9) WHEN even payment-service’s caller connects to them on the pod IP THEN it cannot, while the service port connects (and is reset by mTLS); meshward decide says the same', () => {
+    const ip = targetPodIp();
+    const ports = [8080, ...SIDECAR_PORTS];
+    const live = ports.map((port) => {
+      const answer = curlFromProbe(caller.namespace, caller.name, `http://${ip}:${String(port)}/`);
+      return [port, unreachable(answer) ? 'unreachable' : `connected ${answer.code}`];
+    });
+    expect(live).toEqual([
+      [8080, 'connected 000'],
+      ...SIDECAR_PORTS.map((port) => [port, 'unreachable']),
+    ]);
+    const labels = workloadLabels(TARGET.namespace, TARGET.app);
+    const decisions = decideWithCli(
+      ports.map((port) => ({
+        id: port,
+        destination: { namespace: TARGET.namespace, labels, port },
+        source: { mtls: false, pod: { namespace: caller.namespace, labels: caller.labels } },
+        method: 'GET',
+        path: '/',
+      })),
+    );
+    expect(decisions.map((d) => [d.id, d.outcome])).toEqual([
+      [8080, 'reset'],
+      ...SIDECAR_PORTS.map((port) => [port, 'unreachable']),
+    ]);
+  });
 });
