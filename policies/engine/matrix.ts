@@ -182,20 +182,30 @@ function intendedOverRoutes(
   tok: RequestToken | undefined,
   trust: TrustContext,
 ): 'allow' | 'deny' | 'any' {
-  let admitted = false;
+  const admitting = admittingRoutes(routes, method, path, caller);
+  if (admitting.length === 0) return 'deny';
   let any = false;
-  for (const compiled of routes) {
-    const { route: r, paths } = compiled;
-    if (r.methods !== null && !r.methods.includes(method)) continue;
-    if (!paths.some((m) => m(path))) continue;
-    if (!callerAllowed(r, caller)) continue;
-    admitted = true;
+  for (const compiled of admitting) {
     const v = intended(compiled, caller, tok, trust);
     if (v === 'deny') return 'deny';
     if (v === 'any') any = true;
   }
-  if (!admitted) return 'deny';
   return any ? 'any' : 'allow';
+}
+
+/** The routes that match the request and admit the caller, in order. */
+function admittingRoutes(
+  routes: readonly CompiledRoute[],
+  method: string,
+  path: string,
+  caller: MatrixCaller,
+): CompiledRoute[] {
+  return routes.filter(
+    ({ route: r, paths }) =>
+      (r.methods === null || r.methods.includes(method)) &&
+      paths.some((m) => m(path)) &&
+      callerAllowed(r, caller),
+  );
 }
 
 /**
@@ -209,12 +219,8 @@ function openToAll(
   path: string,
   caller: MatrixCaller,
 ): boolean {
-  return routes.every(
-    ({ route: r, paths }) =>
-      r.principals.length === 0 ||
-      !callerAllowed(r, caller) ||
-      (r.methods !== null && !r.methods.includes(method)) ||
-      !paths.some((m) => m(path)),
+  return admittingRoutes(routes, method, path, caller).every(
+    ({ route }) => route.principals.length === 0,
   );
 }
 

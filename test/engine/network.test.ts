@@ -39,6 +39,13 @@ const DENY_API = np(
   policyTypes: [Ingress]`,
 );
 
+const ALLOW_WEB = np(
+  'shop',
+  'allow-web',
+  `  podSelector: { matchLabels: { app: api } }
+  ingress: [{ from: [{ podSelector: { matchLabels: { app: web } } }] }]`,
+);
+
 describe('labelSelector', () => {
   it('ANDs matchLabels and every matchExpressions operator', () => {
     const sel = labelSelector(
@@ -89,13 +96,7 @@ describe('NetworkPolicy ingress', () => {
   });
 
   it('ORs the rules of every policy selecting the pod', () => {
-    const allowWeb = np(
-      'shop',
-      'allow-web',
-      `  podSelector: { matchLabels: { app: api } }
-  ingress: [{ from: [{ podSelector: { matchLabels: { app: web } } }] }]`,
-    );
-    expect(admits(DENY_API + allowWeb, {})).toMatchObject({
+    expect(admits(DENY_API + ALLOW_WEB, {})).toMatchObject({
       admitted: true,
       policies: ['shop/allow-web'],
     });
@@ -230,19 +231,13 @@ describe('decide with NetworkPolicies', () => {
   });
 
   it('goes on to the mesh when the network admits the connection', () => {
-    const allowWeb = np(
-      'shop',
-      'allow-web',
-      `  podSelector: { matchLabels: { app: api } }
-  ingress: [{ from: [{ podSelector: { matchLabels: { app: web } } }] }]`,
-    );
     const strict = `apiVersion: security.istio.io/v1
 kind: PeerAuthentication
 metadata: { name: default, namespace: shop }
 spec: { mtls: { mode: STRICT } }
 ---
 `;
-    const d = decideYaml(DENY_API + allowWeb + strict, { source: { mtls: false, pod: WEB } });
+    const d = decideYaml(DENY_API + ALLOW_WEB + strict, { source: { mtls: false, pod: WEB } });
     expect(d).toMatchObject({ outcome: 'reset', policies: ['shop/default'] });
   });
 });

@@ -17,14 +17,14 @@ import {
 } from '../components/gateway-client.js';
 import {
   inNode,
+  inProbe,
   kubectl,
-  localCluster,
   removeProbeOwners,
   requireLocalCluster,
   startProbe,
 } from '../components/local-cluster.js';
 import { tampered } from '../components/oidc.js';
-import { repoRoot, tools } from '../components/tools.js';
+import { repoRoot } from '../components/tools.js';
 
 interface Cell {
   readonly service: string;
@@ -257,25 +257,12 @@ describe('the access matrix on the live mesh', () => {
           url: `${urls.get(cell.service) ?? `http://unknown.${cell.service}`}${cell.path}`,
           token: tokens.get(cell.principal),
         }));
-        const result = inNode(
-          tools.kubectl(),
-          [
-            '--kubeconfig',
-            localCluster.kubeconfig,
-            '-n',
-            namespace,
-            'exec',
-            '-i',
-            pod,
-            '-c',
-            'probe',
-            '--',
-            'sh',
-            '-s',
-          ],
-          { input: script(requests), timeoutMs: 600_000 },
+        return parseAnswers(
+          inProbe(namespace, pod, ['sh', '-s'], {
+            input: script(requests),
+            timeoutMs: 600_000,
+          }),
         );
-        return parseAnswers(result.stdout);
       };
       // Whether the connection is made is decided before any byte of HTTP (a NetworkPolicy acts
       // on the caller's pod, the destination's and the port): one request per service finds

@@ -329,18 +329,38 @@ export function removeProbeOwners(): void {
   ]);
 }
 
+/**
+ * Runs COMMAND in the probe container of a probe pod (`kubectl exec`, with INPUT on its stdin
+ * when given) and returns what it printed.
+ */
+export function inProbe(
+  namespace: string,
+  pod: string,
+  command: readonly string[],
+  options: { input?: string; timeoutMs?: number } = {},
+): string {
+  return inNode(
+    tools.kubectl(),
+    [
+      '--kubeconfig',
+      localCluster.kubeconfig,
+      '-n',
+      namespace,
+      'exec',
+      ...(options.input === undefined ? [] : ['-i']),
+      pod,
+      '-c',
+      'probe',
+      '--',
+      ...command,
+    ],
+    options,
+  ).stdout;
+}
+
 /** HTTP status a request from a probe pod gets ("000" when the connection is reset). */
 export function statusFromProbe(namespace: string, pod: string, url: string): string {
-  return inNode(tools.kubectl(), [
-    '--kubeconfig',
-    localCluster.kubeconfig,
-    '-n',
-    namespace,
-    'exec',
-    pod,
-    '-c',
-    'probe',
-    '--',
+  return inProbe(namespace, pod, [
     'curl',
     '-s',
     '-o',
@@ -350,7 +370,7 @@ export function statusFromProbe(namespace: string, pod: string, url: string): st
     '-w',
     '%{http_code}',
     url,
-  ]).stdout.trim();
+  ]).trim();
 }
 
 /**
@@ -362,22 +382,13 @@ export function curlFromProbe(
   pod: string,
   url: string,
 ): { code: string; exit: number } {
-  const out = inNode(tools.kubectl(), [
-    '--kubeconfig',
-    localCluster.kubeconfig,
-    '-n',
-    namespace,
-    'exec',
-    pod,
-    '-c',
-    'probe',
-    '--',
+  const out = inProbe(namespace, pod, [
     'sh',
     '-c',
     'code=$(curl -s -o /dev/null --connect-timeout 3 -m 5 -w "%{http_code}" "$1"); echo "$code $?"',
     'curl',
     url,
-  ]).stdout.trim();
+  ]).trim();
   const match = /^(\d+) (\d+)$/.exec(out);
   if (!match) throw new Error(`no curl result from ${namespace}/${pod} for ${url}: '${out}'`);
   return { code: match[1], exit: Number(match[2]) };
