@@ -59,30 +59,30 @@ export function pathTemplateError(path: string): string | null {
   return null;
 }
 
-/** `{*}` = one non-empty segment, `{**}` = zero or more segments (last operator only). */
+// Envoy's uri_template (source/extensions/path/uri_template_lib/uri_template_internal.cc): a
+// `*` operator matches one or more pchar other than `*` and `=`; `**` also matches `/`.
+const PCHAR = "a-zA-Z0-9\\-._~%!$&'()+,;:@";
+const ONE_SEGMENT = `[${PCHAR}]+`;
+const ANY_SEGMENTS = `[${PCHAR}/]*`;
+
+/**
+ * `{*}` = one segment of pchar (no `*`, `=`, `[`, `]`, space, non-ASCII), `{**}` = any run of
+ * them and `/` (last operator only): the regular expression Envoy's uri_template matcher
+ * compiles the template to, matched against the whole path.
+ */
 export function pathTemplateMatcher(template: string): StringPredicate {
-  const segs = template.split('/').slice(1);
-  const dd = segs.indexOf('{**}');
-  const segMatch = (pat: string, s: string) => (pat === '{*}' ? s.length > 0 : pat === s);
-  if (dd < 0) {
-    return (path) => {
-      const ps = path.split('/').slice(1);
-      if (ps.length !== segs.length || !path.startsWith('/')) return false;
-      return segs.every((pat, i) => segMatch(pat, ps[i] ?? ''));
-    };
-  }
-  const head = segs.slice(0, dd);
-  const tail = segs.slice(dd + 1);
-  return (path) => {
-    if (!path.startsWith('/')) return false;
-    const ps = path.split('/').slice(1);
-    // `{**}` keeps its slashes: `/store/{**}/cart` matches `/store//cart` but not
-    // `/store/cart`, and `/a/{**}` matches `/a/` but not `/a`.
-    if (ps.length < head.length + tail.length + 1) return false;
-    if (!head.every((pat, i) => segMatch(pat, ps[i] ?? ''))) return false;
-    const off = ps.length - tail.length;
-    return tail.every((pat, i) => segMatch(pat, ps[off + i] ?? ''));
-  };
+  const source = template
+    .split('/')
+    .map((s) =>
+      s === '{*}'
+        ? ONE_SEGMENT
+        : s === '{**}'
+          ? ANY_SEGMENTS
+          : s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&'),
+    )
+    .join('/');
+  const re = new RegExp(`^${source}$`);
+  return (path) => re.test(path);
 }
 
 /** A `paths` / `notPaths` value: template or string form. */

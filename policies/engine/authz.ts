@@ -73,40 +73,86 @@ function field(
 }
 
 const exactly = (patterns: readonly string[]) => anyOf(patterns);
-const hostsOf = (patterns: readonly string[]) => anyOf(patterns, true);
+/**
+ * Header and host values: Istio renders `*` as Envoy's `present_match`
+ * (`pilot/pkg/security/authz/matcher/header.go`), which admits an empty value too.
+ */
+const PRESENT: StringPredicate = () => true;
+const headersOf = (patterns: readonly string[]) =>
+  patterns.includes('*') ? PRESENT : anyOf(patterns);
+const hostsOf = (patterns: readonly string[]) =>
+  patterns.includes('*') ? PRESENT : anyOf(patterns, true);
 const pathsOf = (patterns: readonly string[]): StringPredicate => {
   const ms = patterns.map(pathMatcher);
   return (v) => ms.some((m) => m(v));
 };
 
-/** `iss/sub` split at the last `/`; `*` needs both non-empty. */
+/**
+ * `requestPrincipals` / `request.auth.principal` as Istio renders them
+ * (`requestPrincipalGenerator`, `pilot/pkg/security/authz/model/generator.go`): the *pattern*
+ * is split at its last `/` into an issuer and a subject part, each matched against the token's
+ * own `iss` and `sub` claims (so a `sub` containing `/` still matches). `*` is a non-empty
+ * value; a token without a string `sub` matches no pattern. Values are `iss\0sub` (`authKey`).
+ */
 function requestPrincipalsOf(patterns: readonly string[]): StringPredicate {
-  const ms = patterns.map((p): StringPredicate => {
-    if (p === '*') return (v) => issSubSplit(v) >= 0;
-    if (p.endsWith('/*') && !p.slice(0, -2).includes('*')) {
-      const iss = p.slice(0, -2);
-      return (v) => issSubSplit(v) === iss.length && v.startsWith(iss);
-    }
-    if (p.startsWith('*/') && !p.slice(2).includes('*')) {
-      const sub = p.slice(2);
-      return (v) => {
-        const i = issSubSplit(v);
-        return i >= 0 && v.length - i - 1 === sub.length && v.endsWith(sub);
-      };
-    }
-    return anyOf([p]);
-  });
+  const ms = patterns.map(requestPrincipalPattern);
   if (ms.length === 1) return ms[0];
   return (v) => ms.some((m) => m(v));
 }
 
-/** Index of the `/` splitting `iss/sub` (the last one), or -1 when iss or sub is empty. */
-function issSubSplit(v: string): number {
-  const i = v.lastIndexOf('/');
-  return i <= 0 || i === v.length - 1 ? -1 : i;
+const NON_EMPTY: StringPredicate = (v) => v.length > 0;
+const exact =
+  (x: string): StringPredicate =>
+  (v) =>
+    v === x;
+
+function requestPrincipalPattern(pattern: string): StringPredicate {
+  const slash = pattern.lastIndexOf('/');
+  const found = slash >= 0;
+  const iss = found ? pattern.slice(0, slash) : pattern;
+  const sub = found ? pattern.slice(slash + 1) : '';
+  let matchIss: StringPredicate;
+  let matchSub: StringPredicate;
+  if (pattern === '*') {
+    matchIss = NON_EMPTY;
+    matchSub = NON_EMPTY;
+  } else if (pattern.startsWith('*')) {
+    if (found) {
+      const suffix = iss.slice(1);
+      matchIss = iss === '*' ? NON_EMPTY : (v) => v.endsWith(suffix);
+      matchSub = exact(sub);
+    } else {
+      const suffix = pattern.slice(1);
+      matchIss = NON_EMPTY;
+      matchSub = (v) => v.endsWith(suffix);
+    }
+  } else if (pattern.endsWith('*')) {
+    if (found) {
+      const prefix = sub.slice(0, -1);
+      matchIss = exact(iss);
+      matchSub = sub === '*' ? NON_EMPTY : (v) => v.startsWith(prefix);
+    } else {
+      const prefix = pattern.slice(0, -1);
+      matchIss = (v) => v.startsWith(prefix);
+      matchSub = NON_EMPTY;
+    }
+  } else {
+    matchIss = exact(iss);
+    matchSub = exact(sub);
+  }
+  return (v) => {
+    const nul = v.indexOf('\0');
+    return nul >= 0 && matchIss(v.slice(0, nul)) && matchSub(v.slice(nul + 1));
+  };
 }
 
-const authPrincipal = (a: AuthIdentity | undefined) => a?.principal;
+/** The value `requestPrincipalsOf` matches: `iss\0sub`, or none without a string `sub`. */
+export function authKey(identity: AuthIdentity | undefined): string | undefined {
+  const sub = identity?.claims.sub;
+  return identity === undefined || typeof sub !== 'string'
+    ? undefined
+    : `${identity.issuer}\0${sub}`;
+}
 
 const getters = {
   principal: (c: RequestContext) => c.principal,
@@ -114,7 +160,7 @@ const getters = {
   serviceAccount: (c: RequestContext) => c.peerServiceAccount,
   sourceIp: (c: RequestContext) => c.sourceIp,
   remoteIp: (c: RequestContext) => c.remoteIp,
-  requestPrincipal: (c: RequestContext) => authPrincipal(c.auth),
+  requestPrincipal: (c: RequestContext) => authKey(c.auth),
   host: (c: RequestContext) => c.host,
   port: (c: RequestContext) => (c.port === undefined ? undefined : String(c.port)),
   method: (c: RequestContext) => c.method,
@@ -272,7 +318,9 @@ function whenChecks(when: unknown): FieldCheck[] {
       ? cidrMatcher
       : key === 'request.auth.principal'
         ? requestPrincipalsOf
-        : exactly;
+        : key.startsWith('request.headers[')
+          ? headersOf
+          : exactly;
     return {
       check: field(get, strings(cond.values), strings(cond.notValues), make),
       httpOnly,

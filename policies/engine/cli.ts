@@ -3,6 +3,7 @@ import { compile, decide } from './engine.js';
 import { formatFindings, lint } from './lint.js';
 import { loadManifests, MODELED_KINDS } from './manifests.js';
 import { formatMatrix, formatMermaid, matrix, mismatches } from './matrix.js';
+import { INSTALLED_MESH, ISTIO_SEMANTICS, type MeshSettings, readMeshSettings } from './mesh.js';
 import {
   type Decision,
   isRecord,
@@ -16,9 +17,19 @@ import { type RealmFile, readRealmFile } from './realms.js';
 export const HELP = `meshward — offline Istio security engine
 
   meshward decide --manifests <file|dir>... [--root-namespace istio-system]
+                  [--mesh-config FILE]
                   [--path-normalization BASE|NONE|MERGE_SLASHES|DECODE_AND_MERGE_SLASHES]
       stdin: one JSON request per line; stdout: one JSON decision per line, same order,
-      fields id, outcome, status, reason, policies.
+      fields id, outcome, status, reason, policies. stderr's first line names the Istio
+      release whose semantics decide follows and the mesh settings in force.
+      The mesh: --mesh-config (an IstioOperator's spec.meshConfig, or a MeshConfig: its
+      pathNormalization, trustDomain, trustDomainAliases); without it, the mesh meshward
+      installs (scripts/istio/mesh.yaml: DECODE_AND_MERGE_SLASHES, cluster.local).
+      --path-normalization overrides the mesh's.
+      Before any policy: a peer principal outside the trust domain is reset (the TLS
+      handshake fails), as is a ClientHello to a gateway TLS port whose SNI no Gateway
+      server accepts (sni absent = none); ports 15020, 15021 and 15090 are the sidecar's
+      own and outside authorization (allow).
       A malformed line is reported on stderr ("line N: ...") and still answered on stdout
       as {"id":null,"outcome":"error","status":400,"reason":"line N: ...","policies":[]};
       the following lines are answered normally. Blank lines are skipped.
@@ -33,7 +44,7 @@ export const HELP = `meshward — offline Istio security engine
   meshward lint   --manifests <file|dir>... [--root-namespace ns] [--realm file.json]... [--json]
       findings (MW001..MW016 classic misconfigurations, MW1xx invalid objects, MW2xx the
       realm <-> policy contract where a Keycloak realm is known); exit 1 on any error.
-  meshward matrix --manifests <file|dir>... [--root-namespace ns] [--client-ip ip]
+  meshward matrix --manifests <file|dir>... [--root-namespace ns] [--client-ip ip] [--mesh-config FILE]
                   [--realm file.json]... [--json | --mermaid]
       every caller x annotated route x principal; exit 1 when a cell differs from the
       meshward.io/routes intent. Principals are the tokens each known Keycloak realm
@@ -51,7 +62,9 @@ interface Args {
   readonly command: string;
   readonly manifests: string[];
   readonly rootNamespace: string;
-  readonly pathNormalization: PathNormalization;
+  /** --path-normalization, overriding the mesh's. */
+  readonly pathNormalization: PathNormalization | undefined;
+  readonly meshConfig: string | undefined;
   readonly json: boolean;
   readonly mermaid: boolean;
   readonly clientIp: string | undefined;
@@ -62,7 +75,8 @@ export function parseArgs(argv: readonly string[]): Args {
   const [command = '', ...rest] = argv;
   const manifests: string[] = [];
   let rootNamespace = 'istio-system';
-  let pathNormalization: PathNormalization = 'BASE';
+  let pathNormalization: PathNormalization | undefined;
+  let meshConfig: string | undefined;
   let json = false;
   let mermaid = false;
   let clientIp: string | undefined;
@@ -99,6 +113,9 @@ export function parseArgs(argv: readonly string[]): Args {
         pathNormalization = v as PathNormalization;
         break;
       }
+      case '--mesh-config':
+        meshConfig = inline ?? value(++i, flag);
+        break;
       case '--client-ip':
         clientIp = inline ?? value(++i, flag);
         break;
@@ -121,6 +138,7 @@ export function parseArgs(argv: readonly string[]): Args {
     manifests,
     rootNamespace,
     pathNormalization,
+    meshConfig,
     json,
     mermaid,
     clientIp,
@@ -234,11 +252,20 @@ function line(d: Decision): string {
   });
 }
 
+/** The mesh of `--mesh-config` (else the installed one), `--path-normalization` applied. */
+export function meshOf(args: Args): MeshSettings {
+  const mesh = args.meshConfig === undefined ? INSTALLED_MESH : readMeshSettings(args.meshConfig);
+  return { ...mesh, pathNormalization: args.pathNormalization ?? mesh.pathNormalization };
+}
+
 async function runDecide(args: Args): Promise<number> {
-  const compiled = compile(manifestsOf(args), {
-    rootNamespace: args.rootNamespace,
-    pathNormalization: args.pathNormalization,
-  });
+  const mesh = meshOf(args);
+  const compiled = compile(manifestsOf(args), { rootNamespace: args.rootNamespace, ...mesh });
+  process.stderr.write(
+    `meshward decide: semantics of Istio ${ISTIO_SEMANTICS.release} (${ISTIO_SEMANTICS.module}); ` +
+      `mesh: path normalization ${mesh.pathNormalization}, trust domain ${[mesh.trustDomain, ...mesh.trustDomainAliases].join(', ')}` +
+      `${args.meshConfig === undefined ? ' (the installed mesh)' : ` (${args.meshConfig})`}\n`,
+  );
   const rl = createInterface({ input: process.stdin, crlfDelay: Infinity });
   let n = 0;
   let out = '';
@@ -304,6 +331,7 @@ export async function main(argv: readonly string[]): Promise<number> {
       case 'matrix': {
         const m = matrix(manifestsOf(args), {
           rootNamespace: args.rootNamespace,
+          ...meshOf(args),
           realmFiles: args.realms.map(readRealmFile),
           ...(args.clientIp === undefined ? {} : { clientIp: args.clientIp }),
         });

@@ -1,5 +1,7 @@
 import { compilePolicy, type CompiledPolicy, policyMatches } from './authz.js';
 import { type AuthIdentity, parsePrincipal, type RequestContext } from './context.js';
+import { compileGatewayListeners, type GatewayListeners, sniAccepted } from './gateways.js';
+import { INSTALLED_MESH } from './mesh.js';
 import {
   type Decision,
   type EngineOptions,
@@ -13,6 +15,9 @@ import {
 } from './model.js';
 import { type CompiledNetworkPolicies, compileNetworkPolicies } from './network.js';
 import { normalizePath } from './normalize.js';
+import { subset } from './selection.js';
+
+export { subset };
 
 export type MtlsMode = 'STRICT' | 'PERMISSIVE' | 'DISABLE';
 
@@ -44,6 +49,10 @@ export interface CompiledManifests {
   readonly pathNormalization: PathNormalization;
   /** The NetworkPolicies, checked for requests that name their source pod. */
   readonly network: CompiledNetworkPolicies;
+  /** The trust domain and its aliases: a peer principal outside them fails the handshake. */
+  readonly trustDomains: ReadonlySet<string>;
+  /** The gateways' TLS servers (SNI). */
+  readonly gateways: GatewayListeners;
   plan(namespace: string, labels: Record<string, string>): WorkloadPlan;
 }
 
@@ -65,11 +74,6 @@ export function matchLabels(selector: unknown): Record<string, string> | undefin
   if (!isRecord(selector)) return undefined;
   const ml = selector.matchLabels;
   return isRecord(ml) ? (ml as Record<string, string>) : undefined;
-}
-
-export function subset(sel: Record<string, string>, labels: Record<string, string>): boolean {
-  for (const k in sel) if (labels[k] !== sel[k]) return false;
-  return true;
 }
 
 export function tokenLocationKey(loc: RequestToken['location']): string {
@@ -288,8 +292,13 @@ export function compile(manifests: Manifests, options: EngineOptions = {}): Comp
   return {
     manifests,
     rootNamespace: root,
-    pathNormalization: options.pathNormalization ?? 'BASE',
+    pathNormalization: options.pathNormalization ?? INSTALLED_MESH.pathNormalization,
     network: compileNetworkPolicies(manifests),
+    trustDomains: new Set([
+      options.trustDomain ?? INSTALLED_MESH.trustDomain,
+      ...(options.trustDomainAliases ?? INSTALLED_MESH.trustDomainAliases),
+    ]),
+    gateways: compileGatewayListeners(manifests),
     plan(namespace, labels) {
       let hit: unknown = cache.get(namespace);
       for (let i = 0; i < depth && hit !== undefined; i++) {
@@ -458,6 +467,7 @@ export function peerSignature(compiled: CompiledManifests, req: MeshRequest): st
   const plan = compiled.plan(dest.namespace, dest.labels ?? EMPTY_LABELS);
   const { mode } = plan.mtls(dest.port);
   const mtlsOn = req.source?.mtls === true && mode !== 'DISABLE';
+  if (mtlsOn && foreignPeer(compiled, req.source.principal)) return 'reset foreign trust domain';
   const ctx = requestContext(req, req.protocol !== 'tcp', mtlsOn, undefined);
   let sig = mtlsOn ? 'm|' : 'p|';
   sig = checkBits(sig, plan.dryRun, 'peerChecks', ctx);
@@ -504,6 +514,26 @@ function checkBits(
   return `${out}|`;
 }
 
+/**
+ * The sidecar's own listeners, outside authorization: the proxy answers them itself
+ * (istio-iptables does not redirect them to the inbound listener).
+ */
+const PROXY_PORTS: ReadonlyMap<number, string> = new Map([
+  [15020, 'merged metrics and health'],
+  [15021, 'health checks'],
+  [15090, 'Envoy metrics'],
+]);
+
+/**
+ * A peer principal whose trust domain is not the mesh's (nor an alias): istiod's inbound TLS
+ * context only accepts `spiffe://<trust domain>/` SANs (`TrustDomainsForValidation`).
+ */
+function foreignPeer(compiled: CompiledManifests, principal: string | undefined): boolean {
+  if (principal === undefined) return false;
+  const slash = principal.indexOf('/');
+  return !compiled.trustDomains.has(slash < 0 ? principal : principal.slice(0, slash));
+}
+
 /** The NetworkPolicy verdict of a request that names its source pod; undefined otherwise. */
 function networkVerdict(compiled: CompiledManifests, req: MeshRequest) {
   const from = req.source?.pod;
@@ -535,17 +565,51 @@ export function decide(compiled: CompiledManifests, req: MeshRequest): Decision 
   const network = networkVerdict(compiled, req);
   if (network && !network.admitted)
     return result(req, 'unreachable', 0, network.reason, network.policies);
-  const plan = compiled.plan(dest.namespace, dest.labels ?? EMPTY_LABELS);
+  if (dest.port !== undefined && PROXY_PORTS.has(dest.port)) {
+    return result(
+      req,
+      'allow',
+      200,
+      `port ${dest.port} is the sidecar's own (${PROXY_PORTS.get(dest.port) ?? ''}): outside authorization`,
+      [],
+    );
+  }
+  const labels = dest.labels ?? EMPTY_LABELS;
+  const gateway = compiled.gateways.isGateway(labels);
+  const tls =
+    gateway && dest.port !== undefined
+      ? compiled.gateways.tlsServers(labels, dest.port)
+      : undefined;
+  if (tls && !sniAccepted(tls, req.sni)) {
+    const names = tls.flatMap((s) => s.names).join(', ');
+    return result(
+      req,
+      'reset',
+      0,
+      `no TLS filter chain of the gateway's port ${dest.port ?? '-'} accepts ${req.sni === undefined ? 'a ClientHello without SNI' : `SNI '${req.sni}'`} (server names: ${names})`,
+      [...new Set(tls.map((s) => s.gateway))],
+    );
+  }
+  const plan = compiled.plan(dest.namespace, labels);
   const { mode, policy: paPolicy } = plan.mtls(dest.port);
   const src = req.source;
   const mtlsOn = src?.mtls === true && mode !== 'DISABLE';
-  if (mode === 'STRICT' && !mtlsOn) {
+  if (mode === 'STRICT' && !mtlsOn && !gateway) {
     return result(
       req,
       'reset',
       0,
       `plaintext refused: STRICT mTLS on port ${dest.port ?? '-'} (${paPolicy ?? 'mesh'})`,
       paPolicy ? [paPolicy] : [],
+    );
+  }
+  if (mtlsOn && foreignPeer(compiled, src.principal)) {
+    return result(
+      req,
+      'reset',
+      0,
+      `TLS handshake refused: peer '${src.principal ?? ''}' is outside the trust domain ${[...compiled.trustDomains].join(', ')} (istiod's SAN check)`,
+      [],
     );
   }
   const http = req.protocol !== 'tcp';

@@ -73,8 +73,10 @@ export interface MeshRequest {
 }
 
 /**
- * `reset`: plaintext refused by STRICT mTLS (status 0); `unreachable`: refused by a
- * NetworkPolicy before any proxy sees it (status 0).
+ * `reset`: the proxy closes the connection before HTTP (status 0) — plaintext refused by
+ * STRICT mTLS, a peer certificate outside the mesh's trust domain, a ClientHello whose SNI
+ * no gateway filter chain accepts; `unreachable`: refused by a NetworkPolicy before any
+ * proxy sees it (status 0).
  */
 export type Outcome = 'allow' | 'deny' | 'unauthenticated' | 'reset' | 'unreachable' | 'error';
 
@@ -91,8 +93,12 @@ export type PathNormalization = 'BASE' | 'NONE' | 'MERGE_SLASHES' | 'DECODE_AND_
 export interface EngineOptions {
   /** @default 'istio-system' */
   readonly rootNamespace?: string;
-  /** @default 'BASE' */
+  /** @default the mesh meshward installs: 'DECODE_AND_MERGE_SLASHES' (mesh.ts INSTALLED_MESH) */
   readonly pathNormalization?: PathNormalization;
+  /** The mesh's trust domain: peer certificates outside it fail the handshake. @default 'cluster.local' */
+  readonly trustDomain?: string;
+  /** @default [] */
+  readonly trustDomainAliases?: readonly string[];
 }
 
 export const PATH_NORMALIZATIONS: readonly PathNormalization[] = [

@@ -2,6 +2,7 @@ import { spawnSync } from 'node:child_process';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import type { Decision } from '../../policies/engine/index.js';
 
 const ROOT = process.cwd();
 const BIN = join(ROOT, 'policies/engine/bin/meshward.js');
@@ -82,16 +83,39 @@ describe('meshward decide', () => {
     expect(JSON.parse(r.stdout) as unknown).toMatchObject({ id: 'a', outcome: 'allow' });
   });
 
-  it('applies --path-normalization', () => {
+  it('GIVEN no mesh flags WHEN deciding THEN the installed mesh applies and stderr says so', () => {
     const input = `${req('a', { path: '//api/public/x' })}\n`;
-    expect(JSON.parse(run(['decide', '--manifests', SHOP], input).stdout)).toMatchObject({
-      outcome: 'deny',
-    });
-    expect(
-      JSON.parse(
-        run(['decide', '--manifests', SHOP, '--path-normalization', 'MERGE_SLASHES'], input).stdout,
-      ),
-    ).toMatchObject({ outcome: 'allow' });
+    const r = run(['decide', '--manifests', SHOP], input);
+    expect(JSON.parse(r.stdout)).toMatchObject({ outcome: 'allow' });
+    expect(r.stderr).toContain('semantics of Istio 1.31 (istio.io/istio@v0.0.0-');
+    expect(r.stderr).toContain('path normalization DECODE_AND_MERGE_SLASHES');
+    expect(r.stderr).toContain('(the installed mesh)');
+  });
+
+  it('applies --path-normalization over the mesh config', () => {
+    const input = `${req('a', { path: '//api/public/x' })}\n`;
+    const decided = (args: string[]) =>
+      JSON.parse(run(['decide', '--manifests', SHOP, ...args], input).stdout) as Decision;
+    expect(decided(['--path-normalization', 'BASE']).outcome).toBe('deny');
+    expect(decided(['--path-normalization', 'MERGE_SLASHES']).outcome).toBe('allow');
+    const mesh = join(mkdtempSync(join(tmpdir(), 'mesh-')), 'mesh.yaml');
+    // a MeshConfig without pathNormalization means Istio's default, BASE
+    writeFileSync(mesh, 'trustDomainAliases: [corp.example]\n');
+    expect(decided(['--mesh-config', mesh]).outcome).toBe('deny');
+    expect(decided(['--mesh-config', mesh, '--path-normalization', 'MERGE_SLASHES']).outcome).toBe(
+      'allow',
+    );
+    // the caller's cluster.local certificate is outside another trust domain
+    writeFileSync(mesh, 'trustDomain: corp.example\n');
+    expect(decided(['--mesh-config', mesh])).toMatchObject({ outcome: 'reset', status: 0 });
+  });
+
+  it('rejects a bad --mesh-config naming the file and field', () => {
+    const mesh = join(mkdtempSync(join(tmpdir(), 'mesh-')), 'mesh.yaml');
+    writeFileSync(mesh, 'trustDomain: ""\n');
+    const r = run(['decide', '--manifests', SHOP, '--mesh-config', mesh], '');
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain(`${mesh}: trustDomain must be a non-empty string`);
   });
 
   it('rejects an unknown --path-normalization with exit 2', () => {

@@ -262,13 +262,13 @@ describe('sources', () => {
     [
       'ipBlocks CIDR',
       "ipBlocks: ['10.0.0.0/8']",
-      { mtls: true, principal: 'a/ns/b/sa/c', ip: '10.1.2.3' },
+      { mtls: true, principal: 'cluster.local/ns/b/sa/c', ip: '10.1.2.3' },
       'allow',
     ],
     [
       'ipBlocks outside',
       "ipBlocks: ['10.0.0.0/8']",
-      { mtls: true, principal: 'a/ns/b/sa/c', ip: '192.168.1.1' },
+      { mtls: true, principal: 'cluster.local/ns/b/sa/c', ip: '192.168.1.1' },
       'deny',
     ],
     ['ipBlocks IPv6', "ipBlocks: ['fd00::/8']", { mtls: true, ip: 'fd12::1' }, 'allow'],
@@ -289,7 +289,17 @@ describe('sources', () => {
     [`${ISS}/u-1`, { sub: 'u-1' }, 'allow'],
     [`${ISS}/u-2`, { sub: 'u-1' }, 'deny'],
     ['*/u-1', { sub: 'u-1' }, 'allow'],
-    ['https://auth.example.com*', { sub: 'u-1' }, 'allow'],
+    // Istio splits the *pattern* at its last `/`: here into iss `https:/` and sub prefix
+    // `auth.example.com` (requestPrincipalGenerator), so this issuer-prefix pattern never matches.
+    ['https://auth.example.com*', { sub: 'u-1' }, 'deny'],
+    [`${ISS}/*`, { sub: 'svc/order' }, 'allow'],
+    [`${ISS}/svc/order`, { sub: 'svc/order' }, 'deny'],
+    [`*/order`, { sub: 'svc/order' }, 'deny'],
+    [`${ISS}/u-*`, { sub: 'u-1' }, 'allow'],
+    [`*/realms/shop/u-1`, { sub: 'u-1' }, 'allow'],
+    [`*.example.com/u-1`, { sub: 'u-1' }, 'deny'],
+    ['*-1', { sub: 'u-1' }, 'allow'],
+    ['*', { sub: '' }, 'deny'],
   ])('requestPrincipals %s with %j → %s', (pattern, claims, outcome) => {
     const y = RA + rule(`requestPrincipals: ['${pattern}']`);
     expect(decideYaml(y, { tokens: [token(claims)] }).outcome).toBe(outcome);
@@ -331,15 +341,28 @@ describe('operations', () => {
     ["paths: ['/api/{*}']", '/api/x', 'allow'],
     ["paths: ['/api/{*}']", '/api/x/y', 'deny'],
     ["paths: ['/api/{*}']", '/api/', 'deny'],
-    ["paths: ['/store/{**}/cart']", '/store//cart', 'allow'],
     ["paths: ['/store/{**}/cart']", '/store/a/b/cart', 'allow'],
     ["paths: ['/store/{**}/cart']", '/store/cart', 'deny'],
     ["paths: ['/a/{**}']", '/a/', 'allow'],
     ["paths: ['/a/{**}']", '/a', 'deny'],
+    // Envoy's uri_template: `{*}` is one or more pchar other than `*` and `=`
+    ["paths: ['/api/{*}']", '/api/a[1]', 'deny'],
+    ["paths: ['/api/{*}']", '/api/a=1', 'deny'],
+    ["paths: ['/api/{*}']", '/api/a*', 'deny'],
+    ["paths: ['/api/{*}']", "/api/a;b:c@d!$&'()+,~-._%5B", 'allow'],
+    ["paths: ['/api/{**}']", '/api/a/b[1]', 'deny'],
+    ["paths: ['/api/{**}']", '/api/a/b:1', 'allow'],
     ["notPaths: ['/admin']", '/x', 'allow'],
     ["notPaths: ['/admin']", '/admin', 'deny'],
   ])('%s vs %s → %s', (o, path, outcome) => {
     expect(decideYaml(op(o), { path }).outcome).toBe(outcome);
+  });
+
+  it('keeps `//` under BASE (`{**}` may be empty) and merges it under the installed mesh', () => {
+    const y = op("paths: ['/store/{**}/cart']");
+    const base = { pathNormalization: 'BASE' } as const;
+    expect(decideYaml(y, { path: '/store//cart' }, base).outcome).toBe('allow');
+    expect(decideYaml(y, { path: '/store//cart' }).outcome).toBe('deny');
   });
 
   it('matches methods case-sensitively', () => {
@@ -377,6 +400,10 @@ describe('when conditions', () => {
       'allow',
     ],
     ["key: 'request.headers[x-env]', notValues: [prod]", {}, 'allow'],
+    // `*` is Envoy's present_match: an empty value counts, an absent header does not
+    ["key: 'request.headers[x-env]', values: ['*']", { headers: { 'x-env': '' } }, 'allow'],
+    ["key: 'request.headers[x-env]', values: ['*']", {}, 'deny'],
+    ["key: 'request.headers[x-env]', values: ['p*']", { headers: { 'x-env': '' } }, 'deny'],
     ["key: source.ip, values: ['10.0.0.0/8']", { source: { mtls: true, ip: '10.2.3.4' } }, 'allow'],
     ["key: remote.ip, values: ['203.0.113.7']", { remoteIp: '203.0.113.7' }, 'allow'],
     ['key: source.namespace, values: [shop]', { source: { mtls: false } }, 'deny'],
@@ -653,5 +680,104 @@ describe('plan cache', () => {
     expect(compiled.plan('shop', { app: 'payments', version: 'v1' })).not.toBe(plan);
     expect(compiled.plan('other', { app: 'orders', version: 'v1' })).not.toBe(plan);
     expect(compiled.plan('shop', {})).not.toBe(plan);
+  });
+});
+
+describe('the TLS handshake before any policy', () => {
+  const peer = (principal: string) => ({ source: { mtls: true, principal } });
+
+  it('resets a peer from another trust domain, even one the policies would allow', () => {
+    const y = ap("  rules:\n    - from: [{ source: { principals: ['*'] } }]");
+    const d = decideYaml(y, peer('other.example/ns/shop/sa/web'));
+    expect(d).toMatchObject({ outcome: 'reset', status: 0 });
+    expect(d.reason).toContain('outside the trust domain cluster.local');
+    expect(decideYaml(y, peer('cluster.local/ns/shop/sa/web')).outcome).toBe('allow');
+  });
+
+  it('accepts the configured trust domain and its aliases', () => {
+    const opts = { trustDomain: 'corp.example', trustDomainAliases: ['old.example'] };
+    expect(decideYaml('', peer('corp.example/ns/shop/sa/web'), opts).outcome).toBe('allow');
+    expect(decideYaml('', peer('old.example/ns/shop/sa/web'), opts).outcome).toBe('allow');
+    expect(decideYaml('', peer('cluster.local/ns/shop/sa/web'), opts).outcome).toBe('reset');
+  });
+
+  it('does not check a plaintext caller on a PERMISSIVE port', () => {
+    expect(decideYaml('', { source: { mtls: false, principal: 'x/ns/a/sa/b' } }).outcome).toBe(
+      'allow',
+    );
+  });
+});
+
+describe("the sidecar's own ports", () => {
+  it.each([15020, 15021, 15090])('allows port %i whatever the policies say', (port) => {
+    const y = ap('  rules: []', 'deny-all');
+    const dest = { namespace: 'shop', labels: { app: 'api' }, port };
+    const d = decideYaml(y, { destination: dest, source: { mtls: false } });
+    expect(d).toMatchObject({ outcome: 'allow', status: 200 });
+    expect(d.reason).toContain('outside authorization');
+    expect(decideYaml(y, {}).outcome).toBe('deny');
+  });
+});
+
+describe('gateway TLS servers (SNI)', () => {
+  const gateway = (hosts: string) => `apiVersion: networking.istio.io/v1
+kind: Gateway
+metadata: { name: web, namespace: istio-system }
+spec:
+  selector: { istio: ingressgateway }
+  servers:
+    - port: { number: 443, name: https, protocol: HTTPS }
+      hosts: [${hosts}]
+      tls: { mode: SIMPLE, credentialName: web-tls }
+    - port: { number: 80, name: http, protocol: HTTP }
+      hosts: ['*']
+---
+`;
+  const to = (port: number, sni?: string) => ({
+    destination: { namespace: 'istio-system', labels: { istio: 'ingressgateway' }, port },
+    source: { mtls: false, ip: '203.0.113.7' },
+    ...(sni === undefined ? {} : { sni }),
+  });
+
+  it.each([
+    ["'shop/shop.example.com', auth.example.com", 8443, 'shop.example.com', 'allow'],
+    ["'shop/shop.example.com', auth.example.com", 8443, 'AUTH.example.com', 'allow'],
+    ["'shop/shop.example.com', auth.example.com", 8443, undefined, 'reset'],
+    ["'shop/shop.example.com', auth.example.com", 8443, 'other.example.com', 'reset'],
+    ["'*.example.com'", 8443, 'a.b.example.com', 'allow'],
+    ["'*.example.com'", 8443, 'example.com', 'reset'],
+    ["'*'", 8443, undefined, 'allow'],
+    ["'shop.example.com'", 8080, undefined, 'allow'],
+  ])('hosts [%s], port %i, SNI %s → %s', (hosts, port, sni, outcome) => {
+    const d = decideYaml(gateway(hosts), to(port, sni));
+    expect(d.outcome).toBe(outcome);
+    if (outcome === 'reset') {
+      expect(d).toMatchObject({ status: 0, policies: ['istio-system/web'] });
+      expect(d.reason).toContain("gateway's port 8443");
+    }
+  });
+
+  it('maps the server port through the gateway Service in the manifests', () => {
+    const svc = `apiVersion: v1
+kind: Service
+metadata: { name: gw, namespace: istio-system }
+spec:
+  selector: { istio: ingressgateway }
+  ports: [{ port: 443, targetPort: 9443 }]
+---
+`;
+    const y = gateway("'shop.example.com'") + svc;
+    expect(decideYaml(y, to(9443)).outcome).toBe('reset');
+    expect(decideYaml(y, to(8443)).outcome).toBe('allow');
+  });
+
+  it('does not apply a STRICT PeerAuthentication to the gateway listener', () => {
+    const strict = `apiVersion: security.istio.io/v1
+kind: PeerAuthentication
+metadata: { name: default, namespace: istio-system }
+spec: { mtls: { mode: STRICT } }
+---
+`;
+    expect(decideYaml(gateway("'*'") + strict, to(8443)).outcome).toBe('allow');
   });
 });

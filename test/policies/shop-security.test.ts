@@ -172,6 +172,7 @@ describe('invariants', () => {
       decide(compiled, {
         destination: { namespace: 'istio-system', labels: { istio: 'ingressgateway' }, port: 8443 },
         remoteIp: '192.168.1.10',
+        sni: 'shop.example.com',
         method: 'GET',
         path: '/api/orders',
         host: 'shop.example.com',
