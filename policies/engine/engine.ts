@@ -481,7 +481,8 @@ export function peerSignature(compiled: CompiledManifests, req: MeshRequest): st
  * outcome of the JWT step and the result of every auth field check
  * (`CompiledPolicy.authChecks`), evaluated as `decide` evaluates them — without an
  * identity for dry-run and CUSTOM policies, with it for DENY and ALLOW. Reads no other
- * field of `req` than its destination, protocol and tokens. See `peerSignature`.
+ * field of `req` than its destination, protocol and tokens (and, for a CORS preflight, whose
+ * tokens are never verified, its method and headers). See `peerSignature`.
  */
 export function authSignature(compiled: CompiledManifests, req: MeshRequest): string {
   const dest = req.destination;
@@ -491,12 +492,31 @@ export function authSignature(compiled: CompiledManifests, req: MeshRequest): st
   let sig = checkBits('', plan.dryRun, 'authChecks', ctx);
   sig = checkBits(sig, plan.custom, 'authChecks', ctx);
   if (!http) return `${sig}tcp`;
-  const jwt = authenticate(plan, req.tokens);
+  const jwt = corsPreflight(req) ? NO_IDENTITY : authenticate(plan, req.tokens);
   if (jwt.kind === 'fail') return `${sig}${jwt.status} ${jwt.reason}`;
   ctx.auth = jwt.identity;
   sig += jwt.identity === undefined ? 'n|' : 'a|';
   sig = checkBits(sig, plan.deny, 'authChecks', ctx);
   return checkBits(sig, plan.allow, 'authChecks', ctx);
+}
+
+/**
+ * A CORS preflight as Envoy's jwt_authn sees one (OPTIONS with non-empty Origin and
+ * Access-Control-Request-Method): istiod sets `bypass_cors_preflight`, so its tokens are not
+ * verified — the policies see no identity, whatever the tokens are.
+ */
+function corsPreflight(req: MeshRequest): boolean {
+  if (req.method !== 'OPTIONS' || !req.headers) return false;
+  let origin = false;
+  let method = false;
+  for (const [k, v] of Object.entries(req.headers)) {
+    const value = typeof v === 'string' ? v : v.join(',');
+    if (value === '') continue;
+    const name = k.toLowerCase();
+    if (name === 'origin') origin = true;
+    if (name === 'access-control-request-method') method = true;
+  }
+  return origin && method;
 }
 
 /** A request with nothing but a destination: auth checks read only `auth`. */
@@ -512,6 +532,32 @@ function checkBits(
   let out = sig;
   for (const p of policies) for (const c of p[kind]) out += c(ctx) ? '1' : '0';
   return `${out}|`;
+}
+
+/** The methods Envoy's HTTP/1 codec accepts (`isMethodValid`, balsa_parser.cc): case-sensitive. */
+const HTTP1_METHODS: ReadonlySet<string> = new Set(
+  'ACL BIND CHECKOUT CONNECT COPY DELETE GET HEAD LINK LOCK M-SEARCH MERGE MKACTIVITY MKCALENDAR MKCOL MOVE NOTIFY OPTIONS PATCH POST PROPFIND PROPPATCH PURGE PUT REBIND REPORT SEARCH SOURCE SUBSCRIBE TRACE UNBIND UNLINK UNLOCK UNSUBSCRIBE'.split(
+    ' ',
+  ),
+);
+
+/**
+ * What Envoy's HTTP/1 codec answers 400 before any filter: a method it does not know, a
+ * request target that is not an origin-form path, a byte outside visible ASCII in it.
+ */
+function codecRefusal(req: MeshRequest): string | undefined {
+  if (req.method !== undefined && !HTTP1_METHODS.has(req.method)) {
+    return `method '${req.method}' refused by Envoy's HTTP/1 codec (methods are case-sensitive)`;
+  }
+  const path = req.path;
+  if (path === undefined) return undefined;
+  if (!path.startsWith('/') && !(req.method === 'OPTIONS' && path === '*')) {
+    return `request target '${path}' is not a path starting with '/' (Envoy answers 400)`;
+  }
+  if (/[^\x21-\x7e]/.test(path)) {
+    return `request target '${path}' has a byte outside visible ASCII (Envoy answers 400)`;
+  }
+  return undefined;
 }
 
 /**
@@ -613,6 +659,8 @@ export function decide(compiled: CompiledManifests, req: MeshRequest): Decision 
     );
   }
   const http = req.protocol !== 'tcp';
+  const refused = http ? codecRefusal(req) : undefined;
+  if (refused !== undefined) return result(req, 'deny', 400, refused, []);
   let path: string | undefined;
   if (http && req.path !== undefined) {
     const p = normalizePath(req.path, compiled.pathNormalization);
@@ -643,7 +691,7 @@ export function decide(compiled: CompiledManifests, req: MeshRequest): Decision 
     }
   }
   if (http) {
-    const jwt = authenticate(plan, req.tokens);
+    const jwt = corsPreflight(req) ? NO_IDENTITY : authenticate(plan, req.tokens);
     if (jwt.kind === 'fail') {
       return result(
         req,

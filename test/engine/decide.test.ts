@@ -345,9 +345,9 @@ describe('operations', () => {
     ["paths: ['/store/{**}/cart']", '/store/cart', 'deny'],
     ["paths: ['/a/{**}']", '/a/', 'allow'],
     ["paths: ['/a/{**}']", '/a', 'deny'],
-    // Envoy's uri_template: `{*}` is one or more pchar other than `*` and `=`
+    // Envoy's uri_template: `{*}` is one or more pchar other than `*`
     ["paths: ['/api/{*}']", '/api/a[1]', 'deny'],
-    ["paths: ['/api/{*}']", '/api/a=1', 'deny'],
+    ["paths: ['/api/{*}']", '/api/a=1', 'allow'],
     ["paths: ['/api/{*}']", '/api/a*', 'deny'],
     ["paths: ['/api/{*}']", "/api/a;b:c@d!$&'()+,~-._%5B", 'allow'],
     ["paths: ['/api/{**}']", '/api/a/b[1]', 'deny'],
@@ -779,5 +779,43 @@ spec: { mtls: { mode: STRICT } }
 ---
 `;
     expect(decideYaml(gateway("'*'") + strict, to(8443)).outcome).toBe('allow');
+  });
+});
+
+describe('CORS preflight', () => {
+  const preflight = { origin: 'https://shop.example.com', 'access-control-request-method': 'POST' };
+  const y = RA + ap("  rules:\n    - from: [{ source: { requestPrincipals: ['*'] } }]");
+
+  it('does not verify the tokens of a preflight (bypass_cors_preflight): no identity, 403 not 401', () => {
+    const bad = { tokens: [token({}, { valid: false })], method: 'OPTIONS' };
+    expect(decideYaml(y, { ...bad, headers: preflight })).toMatchObject({
+      outcome: 'deny',
+      status: 403,
+    });
+    expect(decideYaml(y, { ...bad, headers: {} }).outcome).toBe('unauthenticated');
+    const good = { tokens: [token({})], method: 'OPTIONS' };
+    expect(decideYaml(y, { ...good, headers: preflight }).outcome).toBe('deny');
+    expect(decideYaml(y, { ...good, headers: { origin: 'https://x' } }).outcome).toBe('allow');
+  });
+});
+
+describe("what Envoy's HTTP/1 codec refuses before any filter", () => {
+  it.each([
+    [{ method: 'get' }, "method 'get'"],
+    [{ method: 'FOO' }, "method 'FOO'"],
+    [{ path: 'api/x' }, "'api/x' is not a path"],
+    [{ path: '/caf\u00e9' }, 'outside visible ASCII'],
+  ])('answers 400 to %j', (req, reason) => {
+    const d = decideYaml('', req);
+    expect(d).toMatchObject({ outcome: 'deny', status: 400 });
+    expect(d.reason).toContain(reason);
+  });
+
+  it.each(['GET', 'PURGE', 'PROPFIND', 'M-SEARCH'])('accepts the method %s', (method) => {
+    expect(decideYaml('', { method }).outcome).toBe('allow');
+  });
+
+  it('accepts OPTIONS *', () => {
+    expect(decideYaml('', { method: 'OPTIONS', path: '*' }).outcome).toBe('allow');
   });
 });
