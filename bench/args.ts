@@ -1,6 +1,6 @@
-/** Command line of `npm run bench [-- --only synth,engine,services,tests]`. */
+/** Command line of `npm run bench [-- --only synth,engine,services,tests,dataplane]`. */
 
-export const BENCHMARKS = ['synth', 'engine', 'services', 'tests'] as const;
+export const BENCHMARKS = ['synth', 'engine', 'services', 'tests', 'dataplane'] as const;
 export type Benchmark = (typeof BENCHMARKS)[number];
 
 export const USAGE = `usage: npm run bench [-- --only ${BENCHMARKS.join(',')}]
