@@ -61,10 +61,11 @@ export function pathTemplateError(path: string): string | null {
 
 // Envoy's uri_template (source/extensions/path/uri_template_lib/uri_template_internal.cc): a
 // `*` operator matches one or more pchar (RFC 3986: unreserved, pct-encoded, sub-delims, `:`,
-// `@`) but `*`; `**` also matches `/`. Envoy 1.40 takes `=` (verify-dataplane: a real Envoy
-// allows `/api/orders/1=1` for `/api/orders/{*}`), so `*`, `[`, `]` and what is not pchar are
-// what a segment may not hold.
-const PCHAR = "a-zA-Z0-9\\-._~%!$&'()+,;=:@";
+// `@`); `**` also matches `/`. Envoy 1.40 takes `=` and `*` there (verify-dataplane: a real
+// Envoy allows `/api/orders/1=1` and `/api/orders/a*b` for `/api/orders/{*}`), so `[`, `]` and
+// what is not pchar are what a segment may not hold. (The characters Envoy's canonicalizer
+// percent-encodes first, `"<>^\`{|}`, arrive as `%XX` and match: engine/normalize.ts.)
+const PCHAR = "a-zA-Z0-9\\-._~%!$&'()*+,;=:@";
 const ONE_SEGMENT = `[${PCHAR}]+`;
 const ANY_SEGMENTS = `[${PCHAR}/]*`;
 

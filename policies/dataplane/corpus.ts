@@ -389,7 +389,21 @@ export const PATH_FORMS: readonly ((p: string, r: Random) => string)[] = [
   (p, r) => `${p}/${String(r.int(1000))}`,
 ];
 
-const METHODS = ['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS', 'get', 'Get', 'FOO'];
+const METHODS = [
+  'GET',
+  'HEAD',
+  'POST',
+  'PUT',
+  'PATCH',
+  'DELETE',
+  'OPTIONS',
+  'CONNECT',
+  'TRACE',
+  'PURGE',
+  'get',
+  'Get',
+  'FOO',
+];
 
 const TOKEN_KINDS: readonly TokenSpec['kind'][] = [
   'valid',

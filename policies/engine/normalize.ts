@@ -51,6 +51,9 @@ function normalizeUncached(raw: string, mode: PathNormalization): string | null 
   if (h >= 0) path = path.slice(0, h);
   if (mode === 'NONE') return path;
   if (path.includes('%00')) return null;
+  // Envoy's path canonicalizer (chromium's) percent-encodes these before any matcher sees
+  // the path (verify-dataplane: `/a^b` reaches the app as `/a%5Eb`); `[` and `]` stay raw.
+  path = path.replace(/["<>^`{|}]/g, (c) => `%${c.charCodeAt(0).toString(16).toUpperCase()}`);
   if (!path.includes('%') && !path.includes('\\') && !path.includes('.') && !path.includes('//')) {
     return path === '' ? '/' : path;
   }

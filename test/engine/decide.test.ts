@@ -345,10 +345,11 @@ describe('operations', () => {
     ["paths: ['/store/{**}/cart']", '/store/cart', 'deny'],
     ["paths: ['/a/{**}']", '/a/', 'allow'],
     ["paths: ['/a/{**}']", '/a', 'deny'],
-    // Envoy's uri_template: `{*}` is one or more pchar other than `*`
+    // Envoy's uri_template: `{*}` is one or more pchar; the canonicalizer encodes `^{}|"<>` first
     ["paths: ['/api/{*}']", '/api/a[1]', 'deny'],
     ["paths: ['/api/{*}']", '/api/a=1', 'allow'],
-    ["paths: ['/api/{*}']", '/api/a*', 'deny'],
+    ["paths: ['/api/{*}']", '/api/a*', 'allow'],
+    ["paths: ['/api/{*}']", '/api/a^b{c}|"<>`', 'allow'],
     ["paths: ['/api/{*}']", "/api/a;b:c@d!$&'()+,~-._%5B", 'allow'],
     ["paths: ['/api/{**}']", '/api/a/b[1]', 'deny'],
     ["paths: ['/api/{**}']", '/api/a/b:1', 'allow'],

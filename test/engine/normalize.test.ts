@@ -17,6 +17,11 @@ describe('normalizePath', () => {
     ['/%252e%252e/admin', 'BASE', '/%252e%252e/admin'],
     ['/..;/admin', 'BASE', '/..;/admin'],
     ['/p?x=/../y', 'BASE', '/p'],
+    // the canonicalizer percent-encodes these (seen on a real Envoy); `[`, `]` and `*` stay
+    ['/a^b`c{d}e|f"g<h>', 'BASE', '/a%5Eb%60c%7Bd%7De%7Cf%22g%3Ch%3E'],
+    ['/a{b}', 'DECODE_AND_MERGE_SLASHES', '/a%7Bb%7D'],
+    ['/a[b]*', 'BASE', '/a[b]*'],
+    ['/a{b}', 'NONE', '/a{b}'],
   ] as const)('%s under %s → %s', (raw, mode, expected) => {
     expect(normalizePath(raw, mode)).toBe(expected);
   });
