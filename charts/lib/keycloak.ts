@@ -42,7 +42,7 @@ import { MeshNamespace } from './mesh-namespace.js';
 import { ROUTES_ANNOTATION } from './mesh-service.js';
 import { ISTIOD_PEER, networkPeer, sortedPeers } from './network.js';
 import { validateName, validatePort } from './validation.js';
-import { type EnvValue, hardenedPodSpec, imageVersionLabel } from './workload.js';
+import { checkImage, type EnvValue, hardenedPodSpec, imageVersionLabel } from './workload.js';
 
 /** The Keycloak release meshward pins (image tag and the integration tier's server distribution). */
 export const KEYCLOAK_VERSION = '26.5.6';
@@ -246,17 +246,7 @@ export class Keycloak extends Construct implements IJwtIssuer {
       );
     }
     const image = props.image ?? KEYCLOAK_IMAGE;
-    if (
-      !/^[^\s:@]+(:[\w][\w.-]*)?(@sha256:[a-f0-9]{64})?$/.test(image) ||
-      image.endsWith(':latest')
-    ) {
-      throw new Error(
-        `${this.owner}: 'image' ('${image}') must be pinned to a tag or digest, not latest`,
-      );
-    }
-    if (!image.includes(':') && !image.includes('@')) {
-      throw new Error(`${this.owner}: 'image' ('${image}') must be pinned to a tag or digest`);
-    }
+    checkImage(this.owner, 'image', image);
 
     const realm = validateRealm(props.realm);
     this.realmName = realm.name;
@@ -564,9 +554,7 @@ export class Keycloak extends Construct implements IJwtIssuer {
     const name = `${this.serviceName}-postgres`;
     validateName(this.owner, 'inChartDatabase.secretName', db.secretName);
     const image = db.image ?? KEYCLOAK_POSTGRES_IMAGE;
-    if (!image.includes(':') || image.endsWith(':latest')) {
-      throw new Error(`${this.owner}: 'inChartDatabase.image' ('${image}') must be pinned`);
-    }
+    checkImage(this.owner, 'inChartDatabase.image', image);
     const labels = {
       ...keycloakLabels,
       app: name,

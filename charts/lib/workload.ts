@@ -55,10 +55,10 @@ export function hardenedPodSpec(
     containers: [
       {
         name: container.name,
-        image: container.image,
+        image: pinnedImage(`container '${container.name}'`, container.image),
         imagePullPolicy: 'IfNotPresent',
         ...(container.ports ? { ports: container.ports } : {}),
-        env: renderEnv(container.env),
+        env: renderEnv(`container '${container.name}'`, container.env),
         resources: {
           requests: {
             cpu: k8s.Quantity.fromString(container.resources.cpuRequest ?? '50m'),
@@ -85,14 +85,54 @@ export function hardenedPodSpec(
 }
 
 /** Sorted, so the manifests do not change when the intent lists variables in another order. */
-function renderEnv(env: Readonly<Record<string, EnvValue>>): k8s.EnvVar[] {
+function pinnedImage(where: string, image: string): string {
+  checkImage(where, 'image', image);
+  return image;
+}
+
+/** Env names that hold a credential: their value must come from a Secret, never a literal. */
+const SECRET_ENV_NAME =
+  /(^|_)(SECRET|PASSWORD|PASSWD|PASSPHRASE|TOKEN|CREDENTIALS?|API_?KEY|PRIVATE_KEY)$/i;
+
+/**
+ * Refuses an image that is not pinned: it needs a tag other than `latest` or a digest
+ * (`name@sha256:<64 hex>`, which pins the bytes; `name:tag@sha256:...` is fine too).
+ */
+export function checkImage(where: string, field: string, image: string): void {
+  // [registry[:port]/]path[:tag][@sha256:digest]: a port only before the first slash
+  const m =
+    /^((?:[^\s:@/]+(?::\d+)?\/)?[^\s:@/]+(?:\/[^\s:@/]+)*)(?::([\w][\w.-]{0,127}))?(@sha256:[a-f0-9]{64})?$/.exec(
+      image,
+    );
+  if (!m) {
+    throw new Error(
+      `${where}: '${field}' ('${image}') is not an image reference (name[:tag][@sha256:<64 hex>])`,
+    );
+  }
+  const tag = m.at(2);
+  const digest = m.at(3);
+  if (digest === undefined && (tag === undefined || tag === 'latest')) {
+    throw new Error(
+      `${where}: '${field}' ('${image}') must be pinned to a tag or digest, not ${tag === undefined ? 'untagged' : 'latest'}`,
+    );
+  }
+}
+
+function renderEnv(where: string, env: Readonly<Record<string, EnvValue>>): k8s.EnvVar[] {
   return Object.keys(env)
     .sort()
     .map((name) => {
       const value = env[name];
       if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(name))
         throw new Error(`env name '${name}' is not a valid variable name`);
-      if (typeof value === 'string') return { name, value };
+      if (typeof value === 'string') {
+        if (SECRET_ENV_NAME.test(name)) {
+          throw new Error(
+            `${where}: env '${name}' holds a credential: reference a Secret ({ secretName, key }), never a literal value (it would be written to dist/)`,
+          );
+        }
+        return { name, value };
+      }
       if ('fieldPath' in value)
         return { name, valueFrom: { fieldRef: { fieldPath: value.fieldPath } } };
       return { name, valueFrom: { secretKeyRef: { name: value.secretName, key: value.key } } };

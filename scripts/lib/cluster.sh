@@ -83,22 +83,22 @@ mesh_up() {
 random_value() { openssl rand -hex 24; }
 
 # ensure_secret NAMESPACE NAME KEY=VALUE...: creates the Secret when absent, never overwrites.
-# Values are never printed: the printed command shows <redacted>.
+# The values go to kubectl on stdin (--from-env-file=/dev/stdin), never on its command line
+# where `ps` shows them; the printed command names the keys only.
 ensure_secret() {
-  local namespace="$1" name="$2" pair shown=()
+  local namespace="$1" name="$2" pair keys=()
   shift 2
   if probe kubectl --context "${KCTX}" -n "${namespace}" get secret "${name}"; then
     log "secret ${namespace}/${name} exists: kept"
     return 0
   fi
-  local args=(kubectl --context "${KCTX}" -n "${namespace}" create secret generic "${name}")
-  for pair in "$@"; do
-    args+=("--from-literal=${pair}")
-    shown+=("--from-literal=${pair%%=*}=<redacted>")
-  done
-  show kubectl --context "${KCTX}" -n "${namespace}" create secret generic "${name}" "${shown[@]}"
+  for pair in "$@"; do keys+=("${pair%%=*}=<redacted>"); done
+  show kubectl --context "${KCTX}" -n "${namespace}" create secret generic "${name}" \
+    --from-env-file=/dev/stdin "(stdin: ${keys[*]})"
   if [[ "${DRY_RUN}" == "1" ]]; then return 0; fi
-  "${args[@]}" >/dev/null
+  printf '%s\n' "$@" |
+    kubectl --context "${KCTX}" -n "${namespace}" create secret generic "${name}" \
+      --from-env-file=/dev/stdin >/dev/null
 }
 
 # secret_value NAMESPACE NAME KEY: the decoded value, or nothing when absent.

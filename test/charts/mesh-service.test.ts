@@ -1,6 +1,6 @@
 import { Testing } from 'cdk8s';
 
-import { JwtIssuer, MeshIdentity, MeshService } from '../../charts/lib/index.js';
+import { hardenedPodSpec, JwtIssuer, MeshIdentity, MeshService } from '../../charts/lib/index.js';
 
 const ISSUER = 'https://auth.example.com/realms/shop';
 
@@ -347,6 +347,44 @@ describe('MeshService', () => {
       };
       expect(() => payments.allowFrom(anyone, { paths: ['/api/x'], roles: ['USER'] })).toThrow(
         "caller 'anyone' has principal '*', which is not one workload identity '<trust domain>/ns/<namespace>/sa/<service account>'",
+      );
+    });
+    test.each(['CLIENT_SECRET', 'DB_PASSWORD', 'api_key', 'GITHUB_TOKEN', 'AWS_CREDENTIALS'])(
+      'throws when env %s has a literal value, naming it but not the value (red-team L8)',
+      (name) => {
+        const chart = Testing.chart();
+        const make = () =>
+          new MeshService(chart, 'x', {
+            namespace: 'shop',
+            image: 'x:1',
+            env: { [name]: 'hunter2' },
+          });
+        expect(make).toThrow(
+          `container 'x': env '${name}' holds a credential: reference a Secret ({ secretName, key }), never a literal value`,
+        );
+        expect(make).not.toThrow('hunter2');
+      },
+    );
+    test('accepts a Secret reference for a credential, and a literal for a name that only mentions one', () => {
+      const spec = hardenedPodSpec('x', {
+        name: 'x',
+        image: 'x:1',
+        userId: 10001,
+        resources: {},
+        env: { CLIENT_SECRET: { secretName: 's', key: 'k' }, TOKEN_URL: 'http://idp/token' },
+      });
+      expect(spec.containers[0]?.env).toEqual([
+        { name: 'CLIENT_SECRET', valueFrom: { secretKeyRef: { name: 's', key: 'k' } } },
+        { name: 'TOKEN_URL', value: 'http://idp/token' },
+      ]);
+    });
+    test.each([
+      ['x', 'not untagged'],
+      ['x:latest', 'not latest'],
+    ])('throws when the image is %s (red-team L8)', (image, message) => {
+      const chart = Testing.chart();
+      expect(() => new MeshService(chart, 'x', { namespace: 'shop', image })).toThrow(
+        `container 'x': 'image' ('${image}') must be pinned to a tag or digest, ${message}`,
       );
     });
     test('throws when env sets a variable the construct sets from the intent', () => {

@@ -1,4 +1,5 @@
 import {
+  checkImage,
   compilePath,
   validateMethods,
   validateName,
@@ -74,5 +75,37 @@ describe('validateName and validatePort', () => {
     expect(validatePort('s', 'port', 1)).toBe(1);
     expect(validatePort('s', 'port', 65535)).toBe(65535);
     expect(validateName('s', 'name', 'a'.repeat(63))).toHaveLength(63);
+  });
+});
+
+describe('checkImage (every workload and Keycloak)', () => {
+  const digest = `@sha256:${'a'.repeat(64)}`;
+
+  test.each([
+    'redis:7.4.5-alpine',
+    'docker.io/library/redis:7.4.5-alpine',
+    'registry.example:5000/team/api:1.2.3',
+    `registry.example:5000/team/api${digest}`,
+    `api:1.2.3${digest}`,
+  ])('accepts %s', (image) => {
+    expect(() => {
+      checkImage("MeshService 'x'", 'image', image);
+    }).not.toThrow();
+  });
+
+  test.each([
+    ['api', 'not untagged'],
+    ['api:latest', 'not latest'],
+    ['registry.example:5000/api', 'not untagged'],
+    ['api:1 ', 'is not an image reference'],
+    ['api@sha256:abc', 'is not an image reference'],
+    ['', 'is not an image reference'],
+  ])('refuses %j (%s), naming the construct and the value', (image, message) => {
+    expect(() => {
+      checkImage("MeshService 'x'", 'image', image);
+    }).toThrow(`MeshService 'x': 'image' ('${image}')`);
+    expect(() => {
+      checkImage("MeshService 'x'", 'image', image);
+    }).toThrow(message);
   });
 });

@@ -389,3 +389,41 @@ describe('local-up.sh --dry-run', () => {
     expect(result.calls.filter((call) => !harmless(call))).toEqual([]);
   });
 });
+
+describe('ensure_secret (scripts/lib/cluster.sh)', () => {
+  test('GIVEN generated values WHEN the Secret is created THEN they reach kubectl on stdin, never on its command line (red-team L8)', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'meshward-secret-'));
+    sandboxes.push(dir);
+    const kubectl = join(dir, 'kubectl');
+    writeFileSync(
+      kubectl,
+      [
+        '#!/usr/bin/env bash',
+        `echo "argv: $*" >> '${dir}/calls.log'`,
+        '[[ "$*" == *"get secret"* ]] && exit 1',
+        `cat >> '${dir}/stdin.log'`,
+      ].join('\n'),
+    );
+    chmodSync(kubectl, 0o755);
+    const script = [
+      'set -euo pipefail',
+      `source '${join(SCRIPTS, 'lib/common.sh')}'`,
+      `source '${join(SCRIPTS, 'lib/cluster.sh')}'`,
+      'DRY_RUN=0 KCTX=ctx',
+      'ensure_secret shop app-oauth client-secret=s3cr3t-value-1 password=s3cr3t-value-2',
+    ].join('\n');
+    const result = spawnSync('bash', ['-c', script], {
+      encoding: 'utf8',
+      env: { PATH: `${dir}:${process.env.PATH ?? ''}` },
+    });
+
+    expect(result.status).toBe(0);
+    const argv = readFileSync(join(dir, 'calls.log'), 'utf8');
+    expect(argv).toContain('create secret generic app-oauth --from-env-file=/dev/stdin');
+    expect(argv).not.toContain('s3cr3t');
+    expect(`${result.stdout}${result.stderr}`).not.toContain('s3cr3t');
+    expect(readFileSync(join(dir, 'stdin.log'), 'utf8')).toBe(
+      'client-secret=s3cr3t-value-1\npassword=s3cr3t-value-2\n',
+    );
+  });
+});
