@@ -55,7 +55,18 @@ export interface HeaderValueOption {
 export interface LocalRateLimitConfig {
   readonly '@type': typeof LOCAL_RATE_LIMIT_FILTER_TYPE;
   readonly stat_prefix: string;
+  /** The whole pod's bucket; each request also takes a token of its client's descriptor. */
   readonly token_bucket: TokenBucket;
+  /** One wildcard descriptor: a bucket per `remote_address` value. */
+  readonly descriptors: readonly {
+    readonly entries: readonly { readonly key: string }[];
+    readonly token_bucket: TokenBucket;
+  }[];
+  readonly rate_limits: readonly {
+    readonly actions: readonly { readonly remote_address: Record<string, never> }[];
+  }[];
+  readonly max_dynamic_descriptors: number;
+  readonly always_consume_default_token_bucket: true;
   readonly filter_enabled: RuntimeFractionalPercent;
   readonly filter_enforced: RuntimeFractionalPercent;
   readonly response_headers_to_add: readonly HeaderValueOption[];
@@ -86,10 +97,20 @@ export interface VirtualHostRateLimit {
 
 /** Options of `localRateLimitConfig`. */
 export interface LocalRateLimitOptions {
-  /** Tokens added per second. @default 10 */
+  /** Tokens added per second, per client address. @default 10 */
   readonly requestsPerSecond?: number;
-  /** The bucket size: how many requests a burst may use at once. @default 20 */
+  /** The bucket size: how many requests a client's burst may use at once. @default 20 */
   readonly burst?: number;
+  /**
+   * The whole gateway pod's bucket, shared by every client: a safety valve above which even
+   * clients under their own limit get 429. @default - 50 × `requestsPerSecond`, burst 50 × `burst`
+   */
+  readonly gatewayRequestsPerSecond?: number;
+  /**
+   * How many client addresses get a bucket of their own at once (an LRU; a client evicted
+   * starts a full bucket again). @default 10000
+   */
+  readonly trackedClients?: number;
   /** @default 'gateway_local_rate_limit' */
   readonly statPrefix?: string;
 }
@@ -123,8 +144,10 @@ export function bufferFilterConfig(
 }
 
 /**
- * The local token bucket: `burst` requests at once, refilled by `requestsPerSecond`
- * each second. Throws on a rate below 1 or a burst below the rate.
+ * The local token buckets: per client address (`remote_address`, the address Envoy trusts:
+ * see the gateway's `numTrustedProxies`), `burst` requests at once refilled by
+ * `requestsPerSecond` each second, so one client at its limit leaves the others served; and
+ * the whole pod's bucket above them. Throws on a rate below 1 or a burst below the rate.
  */
 export function localRateLimitConfig(options: LocalRateLimitOptions = {}): LocalRateLimitConfig {
   const rate = options.requestsPerSecond ?? 10;
@@ -139,15 +162,37 @@ export function localRateLimitConfig(options: LocalRateLimitOptions = {}): Local
       `local rate limit: 'burst' (${String(burst)}) must be an integer >= 'requestsPerSecond' (${String(rate)})`,
     );
   }
+  const gatewayRate = options.gatewayRequestsPerSecond ?? 50 * rate;
+  if (!Number.isInteger(gatewayRate) || gatewayRate < rate) {
+    throw new Error(
+      `local rate limit: 'gatewayRequestsPerSecond' (${String(gatewayRate)}) must be an integer >= 'requestsPerSecond' (${String(rate)})`,
+    );
+  }
+  const tracked = options.trackedClients ?? 10_000;
+  if (!Number.isInteger(tracked) || tracked < 1) {
+    throw new Error(
+      `local rate limit: 'trackedClients' (${String(tracked)}) must be an integer >= 1`,
+    );
+  }
   const statPrefix = options.statPrefix ?? 'gateway_local_rate_limit';
   const full = (key: string): RuntimeFractionalPercent => ({
     runtime_key: `${statPrefix}_${key}`,
     default_value: { numerator: 100, denominator: 'HUNDRED' },
   });
+  const gatewayBurst = Math.max(gatewayRate, Math.ceil((burst * gatewayRate) / rate));
   return {
     '@type': LOCAL_RATE_LIMIT_FILTER_TYPE,
     stat_prefix: statPrefix,
-    token_bucket: { max_tokens: burst, tokens_per_fill: rate, fill_interval: '1s' },
+    token_bucket: { max_tokens: gatewayBurst, tokens_per_fill: gatewayRate, fill_interval: '1s' },
+    descriptors: [
+      {
+        entries: [{ key: 'remote_address' }],
+        token_bucket: { max_tokens: burst, tokens_per_fill: rate, fill_interval: '1s' },
+      },
+    ],
+    rate_limits: [{ actions: [{ remote_address: {} }] }],
+    max_dynamic_descriptors: tracked,
+    always_consume_default_token_bucket: true,
     filter_enabled: full('enabled'),
     filter_enforced: full('enforced'),
     response_headers_to_add: [

@@ -146,7 +146,7 @@ export interface GatewayIntent {
   readonly allowedCidrs?: readonly string[];
   /** Request bodies above this many bytes get 413. @default 1048576 (1 MiB) */
   readonly maxRequestBytes?: number;
-  /** The local token bucket (→ 429), or `false` for none. @default - 10 per second, burst 20 */
+  /** The local token buckets (→ 429): per client address, and the whole pod's above them; `false` for none. @default - 10 per second, burst 20, per client */
   readonly localRateLimit?: LocalRateLimitOptions | false;
   /** The global, Redis-backed limit. @default - none */
   readonly globalRateLimit?: Omit<RateLimitServiceProps, 'gatewayIdentity'>;

@@ -17,19 +17,38 @@ describe('Envoy filter configs', () => {
     });
   });
 
-  test('the local token bucket defaults to 10/s with a bucket of 20, enforced on 100%', () => {
+  test('the local token bucket defaults to 10/s with a bucket of 20 per client address, the pod 50× that, enforced on 100%', () => {
     const config = localRateLimitConfig();
+    expect(config.descriptors).toEqual([
+      {
+        entries: [{ key: 'remote_address' }],
+        token_bucket: { max_tokens: 20, tokens_per_fill: 10, fill_interval: '1s' },
+      },
+    ]);
+    expect(config.rate_limits).toEqual([{ actions: [{ remote_address: {} }] }]);
     expect(config.token_bucket).toEqual({
-      max_tokens: 20,
-      tokens_per_fill: 10,
+      max_tokens: 1000,
+      tokens_per_fill: 500,
       fill_interval: '1s',
     });
+    expect(config.always_consume_default_token_bucket).toBe(true);
+    expect(config.max_dynamic_descriptors).toBe(10000);
     expect(config.filter_enabled.default_value).toEqual({ numerator: 100, denominator: 'HUNDRED' });
     expect(config.filter_enforced.default_value).toEqual({
       numerator: 100,
       denominator: 'HUNDRED',
     });
     expect(config.response_headers_to_add[0]?.header.key).toBe('x-local-rate-limit');
+  });
+
+  test.each([
+    [
+      { gatewayRequestsPerSecond: 5 },
+      "'gatewayRequestsPerSecond' (5) must be an integer >= 'requestsPerSecond' (10)",
+    ],
+    [{ trackedClients: 0 }, "'trackedClients' (0) must be an integer >= 1"],
+  ])('refuses %j naming the field', (options, message) => {
+    expect(() => localRateLimitConfig(options)).toThrow(message);
   });
 
   test('the global filter fails open unless asked and talks V3 gRPC to the cluster', () => {

@@ -14,6 +14,7 @@
  *   front of order-service: 200, 401, 413, 429.
  * Keycloak takes about a minute to start, so the Envoy gateway tests live here too.
  */
+import { request as httpRequest } from 'node:http';
 import { jwtVerify, createRemoteJWKSet, type JWTVerifyGetKey } from 'jose';
 import {
   loadManifests,
@@ -72,13 +73,35 @@ const PRESENTER = 'request.auth.presenter';
 const LOCAL_RATE_LIMIT = 'envoy.filters.http.local_ratelimit';
 const BUFFER = 'envoy.filters.http.buffer';
 
+interface TokenBucket {
+  readonly max_tokens: number;
+  readonly tokens_per_fill: number;
+  readonly fill_interval: string;
+}
+
 interface LocalRateLimit {
-  readonly token_bucket: {
-    readonly max_tokens: number;
-    readonly tokens_per_fill: number;
-    readonly fill_interval: string;
-  };
+  /** The whole gateway's bucket. */
+  readonly token_bucket: TokenBucket;
+  /** The per-client bucket (a wildcard `remote_address` descriptor). */
+  readonly descriptors: readonly {
+    readonly entries: readonly { readonly key: string }[];
+    readonly token_bucket: TokenBucket;
+  }[];
   readonly response_headers_to_add?: readonly { readonly header: { key: string; value: string } }[];
+}
+
+/** GET `url` from a chosen local address (Node's fetch cannot pick one). */
+function statusFrom(url: string, localAddress: string): Promise<number> {
+  return new Promise((resolveStatus, reject) => {
+    const req = httpRequest(url, { localAddress }, (res) => {
+      res.resume();
+      res.on('end', () => {
+        resolveStatus(res.statusCode ?? 0);
+      });
+    });
+    req.on('error', reject);
+    req.end();
+  });
 }
 
 const started = new StartedServers();
@@ -747,8 +770,13 @@ describe('with real tokens', () => {
       expect(atLimit.headers.get('x-request-id')).not.toBeNull();
     });
 
-    test('GIVEN the token bucket of dist/ WHEN a burst of three buckets arrives at once THEN the bucket passes AND the rest get 429 with the rate-limit header of dist/', async () => {
-      const bucket = rateLimit.token_bucket;
+    test('GIVEN the per-client token bucket of dist/ WHEN one client bursts three buckets at once THEN its bucket passes, the rest get 429 with the rate-limit header of dist/, AND another client is still served (red-team M5)', async () => {
+      const perClient = rateLimit.descriptors.find((d) =>
+        d.entries.some((e) => e.key === 'remote_address'),
+      );
+      expect(perClient).toBeDefined();
+      const bucket = perClient?.token_bucket ?? rateLimit.token_bucket;
+      expect(rateLimit.token_bucket.max_tokens).toBeGreaterThan(3 * bucket.max_tokens);
       const fillSeconds = Number(/^(\d+(?:\.\d+)?)s$/.exec(bucket.fill_interval)?.[1]);
       const headers = (rateLimit.response_headers_to_add ?? []).map((h) => h.header);
       expect(headers.length).toBeGreaterThan(0);
@@ -762,6 +790,8 @@ describe('with real tokens', () => {
           }),
         ),
       );
+      // Client A (127.0.0.1) is at its limit now; client B has a bucket of its own.
+      const otherClient = await statusFrom(`${burstUrl}/api/public/catalog`, '127.0.0.2');
       // The bucket starts full and refills tokens_per_fill every fill_interval during the burst.
       const fills = Math.floor((Date.now() - startedAt) / (fillSeconds * 1000)) + 1;
       const passed = responses.filter((r) => r.status === 200).length;
@@ -771,6 +801,7 @@ describe('with real tokens', () => {
       expect(passed).toBeGreaterThanOrEqual(bucket.max_tokens);
       expect(passed).toBeLessThanOrEqual(bucket.max_tokens + fills * bucket.tokens_per_fill);
       expect(limited.length).toBeGreaterThan(0);
+      expect(otherClient).toBe(200);
       for (const response of limited) {
         for (const header of headers) expect(response.headers.get(header.key)).toBe(header.value);
         expect(response.headers.get('x-request-id')).toBeNull();
