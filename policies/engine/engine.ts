@@ -551,6 +551,9 @@ function codecRefusal(req: MeshRequest): string | undefined {
   }
   const path = req.path;
   if (path === undefined) return undefined;
+  if (req.method === 'CONNECT' && path.startsWith('/')) {
+    return `CONNECT with the path '${path}': its target must be host:port (Envoy answers 400)`;
+  }
   if (!path.startsWith('/') && !(req.method === 'OPTIONS' && path === '*')) {
     return `request target '${path}' is not a path starting with '/' (Envoy answers 400)`;
   }

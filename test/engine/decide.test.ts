@@ -806,6 +806,7 @@ describe("what Envoy's HTTP/1 codec refuses before any filter", () => {
     [{ method: 'FOO' }, "method 'FOO'"],
     [{ path: 'api/x' }, "'api/x' is not a path"],
     [{ path: '/caf\u00e9' }, 'outside visible ASCII'],
+    [{ method: 'CONNECT', path: '/api' }, "CONNECT with the path '/api'"],
   ])('answers 400 to %j', (req, reason) => {
     const d = decideYaml('', req);
     expect(d).toMatchObject({ outcome: 'deny', status: 400 });
