@@ -5,10 +5,11 @@
  */
 import { samplePath } from '../../contract/match.js';
 import { matrix } from '../engine/matrix.js';
-import { isRecord, type Manifests, type RequestToken } from '../engine/model.js';
+import { isRecord, type K8sObject, type Manifests, type RequestToken } from '../engine/model.js';
 import { type MatrixPrincipal, matrixPrincipals } from '../engine/principals.js';
 import { realmsOf } from '../engine/realms.js';
 import { hostOf } from '../engine/route-intents.js';
+import { servicesSelecting } from '../engine/selection.js';
 import { type Workload, workloadsOf } from '../engine/workloads.js';
 import type { Case, Proxy, TokenSpec, Transport } from './model.js';
 import { type Random, seeded } from './random.js';
@@ -96,14 +97,8 @@ export function generateCorpus(
 function vocabulary(manifests: Manifests, proxies: readonly Proxy[]): Vocabulary {
   const workloads = workloadsOf(manifests);
   const policies = manifests.objects.filter((o) => o.kind === 'AuthorizationPolicy');
-  const rules = policies.flatMap((p) =>
-    Array.isArray(p.spec?.rules) ? p.spec.rules.filter(isRecord) : [],
-  );
-  const operations = rules.flatMap((r) =>
-    (Array.isArray(r.to) ? r.to.filter(isRecord) : []).flatMap((t) =>
-      isRecord(t.operation) ? [t.operation] : [],
-    ),
-  );
+  const rules = rulesOf(policies);
+  const operations = operationsOf(rules);
   const strings = (v: unknown): string[] => (Array.isArray(v) ? v.map(String) : []);
   const allPaths = [
     ...new Set(operations.flatMap((o) => [...strings(o.paths), ...strings(o.notPaths)])),
@@ -127,13 +122,7 @@ function vocabulary(manifests: Manifests, proxies: readonly Proxy[]): Vocabulary
       const own = policies.filter(
         (p) => p.metadata.namespace === proxy.namespace || p.metadata.namespace === 'istio-system',
       );
-      const ownOps = own.flatMap((p) =>
-        (Array.isArray(p.spec?.rules) ? p.spec.rules.filter(isRecord) : []).flatMap((r) =>
-          (Array.isArray(r.to) ? r.to.filter(isRecord) : []).flatMap((t) =>
-            isRecord(t.operation) ? [t.operation] : [],
-          ),
-        ),
-      );
+      const ownOps = operationsOf(rulesOf(own));
       const paths = [
         ...new Set(ownOps.flatMap((o) => [...strings(o.paths), ...strings(o.notPaths)])),
       ];
@@ -168,6 +157,21 @@ function vocabulary(manifests: Manifests, proxies: readonly Proxy[]): Vocabulary
   };
 }
 
+function rulesOf(policies: readonly K8sObject[]): Record<string, unknown>[] {
+  return policies.flatMap((p) =>
+    Array.isArray(p.spec?.rules) ? p.spec.rules.filter(isRecord) : [],
+  );
+}
+
+/** The `to[].operation`s of the rules. */
+function operationsOf(rules: readonly Record<string, unknown>[]): Record<string, unknown>[] {
+  return rules.flatMap((r) =>
+    (Array.isArray(r.to) ? r.to.filter(isRecord) : []).flatMap((t) =>
+      isRecord(t.operation) ? [t.operation] : [],
+    ),
+  );
+}
+
 function workloadOf(workloads: readonly Workload[], proxy: Proxy): Workload | undefined {
   return workloads.find(
     (w) =>
@@ -180,7 +184,7 @@ function workloadOf(workloads: readonly Workload[], proxy: Proxy): Workload | un
 /** The pod ports a Service selecting the proxy's pod declares. */
 function declaredPorts(manifests: Manifests, proxy: Proxy): number[] {
   const out = new Set<number>();
-  for (const svc of servicesSelecting(manifests, proxy)) {
+  for (const svc of servicesSelecting(manifests, proxy.namespace, proxy.labels)) {
     for (const sp of Array.isArray(svc.spec?.ports) ? svc.spec.ports.filter(isRecord) : []) {
       const target = sp.targetPort ?? sp.port;
       const byName =
@@ -193,21 +197,8 @@ function declaredPorts(manifests: Manifests, proxy: Proxy): number[] {
   return [...out].sort((a, b) => a - b);
 }
 
-function servicesSelecting(manifests: Manifests, proxy: Proxy) {
-  return manifests.objects.filter((o) => {
-    if (o.kind !== 'Service' || (o.metadata.namespace ?? 'default') !== proxy.namespace)
-      return false;
-    const sel = o.spec?.selector;
-    return (
-      isRecord(sel) &&
-      Object.keys(sel).length > 0 &&
-      Object.entries(sel).every(([k, v]) => proxy.labels[k] === String(v))
-    );
-  });
-}
-
 function serviceHost(manifests: Manifests, proxy: Proxy): string {
-  const svc = servicesSelecting(manifests, proxy).at(0);
+  const svc = servicesSelecting(manifests, proxy.namespace, proxy.labels).at(0);
   return `${svc?.metadata.name ?? proxy.name}.${proxy.namespace}.svc.cluster.local`;
 }
 

@@ -506,17 +506,9 @@ export function authSignature(compiled: CompiledManifests, req: MeshRequest): st
  * verified — the policies see no identity, whatever the tokens are.
  */
 function corsPreflight(req: MeshRequest): boolean {
-  if (req.method !== 'OPTIONS' || !req.headers) return false;
-  let origin = false;
-  let method = false;
-  for (const [k, v] of Object.entries(req.headers)) {
-    const value = typeof v === 'string' ? v : v.join(',');
-    if (value === '') continue;
-    const name = k.toLowerCase();
-    if (name === 'origin') origin = true;
-    if (name === 'access-control-request-method') method = true;
-  }
-  return origin && method;
+  if (req.method !== 'OPTIONS') return false;
+  const headers = headerMap(req.headers);
+  return Boolean(headers?.get('origin')) && Boolean(headers?.get('access-control-request-method'));
 }
 
 /** A request with nothing but a destination: auth checks read only `auth`. */

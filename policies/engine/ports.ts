@@ -4,7 +4,7 @@
  * declares, a TCP passthrough (the inbound `virtualInbound` chain).
  */
 import { isRecord, type Manifests } from './model.js';
-import { subset } from './selection.js';
+import { servicesSelecting } from './selection.js';
 
 /** Istio's protocols whose inbound chain is TCP (network RBAC; HTTP fields never match). */
 const TCP_PROTOCOLS = new Set(['tcp', 'tls', 'https', 'mongo', 'redis', 'mysql']);
@@ -20,11 +20,7 @@ export function portProtocol(
   port: number,
   portNames: Readonly<Partial<Record<number, string>>> = {},
 ): 'http' | 'tcp' {
-  for (const svc of manifests.objects) {
-    if (svc.kind !== 'Service' || (svc.metadata.namespace ?? 'default') !== namespace) continue;
-    const sel = svc.spec?.selector;
-    if (!isRecord(sel) || Object.keys(sel).length === 0) continue;
-    if (!subset(sel as Record<string, string>, labels)) continue;
+  for (const svc of servicesSelecting(manifests, namespace, labels)) {
     for (const sp of Array.isArray(svc.spec?.ports) ? svc.spec.ports.filter(isRecord) : []) {
       const target = sp.targetPort ?? sp.port;
       const hit = typeof target === 'string' ? portNames[port] === target : Number(target) === port;

@@ -5,19 +5,12 @@
  */
 import { parseRoutes, type RouteEntry, ROUTES_ANNOTATION } from '../../contract/routes.js';
 import { isRecord, type K8sObject, type Manifests } from './model.js';
+import { servicesSelecting } from './selection.js';
 import type { Workload } from './workloads.js';
 
 /** The Services of the workload's namespace whose (non-empty) selector picks its pods. */
 function servicesOf(m: Manifests, w: Workload): K8sObject[] {
-  return m.objects.filter((s) => {
-    const sel = s.kind === 'Service' ? s.spec?.selector : undefined;
-    return (
-      (s.metadata.namespace ?? 'default') === w.namespace &&
-      isRecord(sel) &&
-      Object.keys(sel).length > 0 &&
-      Object.entries(sel).every(([k, v]) => w.labels[k] === v)
-    );
-  });
+  return servicesSelecting(m, w.namespace, w.labels);
 }
 
 /**

@@ -4,6 +4,7 @@ import type { Proxy } from '../../policies/dataplane/model.js';
 import { seeded } from '../../policies/dataplane/random.js';
 import { loadManifests } from '../../policies/engine/manifests.js';
 import { workloadsOf } from '../../policies/engine/workloads.js';
+import { CORPUS_FAMILIES } from '../support/dataplane.js';
 
 const dist = loadManifests([join(process.cwd(), 'dist')]);
 
@@ -61,18 +62,7 @@ describe('the request corpus', () => {
   it('holds every matrix cell and every family, aimed at proxies of the inventory', () => {
     const corpus = generateCorpus(dist, proxies, { seed: 1, size: 4000 });
     const families = new Set(corpus.map((c) => c.family));
-    for (const f of [
-      'matrix',
-      'path',
-      'method',
-      'host',
-      'token',
-      'peer',
-      'port',
-      'when',
-      'source',
-      'gateway',
-    ]) {
+    for (const f of CORPUS_FAMILIES) {
       expect(families).toContain(f);
     }
     expect(corpus.filter((c) => c.family === 'matrix').length).toBeGreaterThan(1700);

@@ -11,6 +11,7 @@ import {
   verifyDataplane,
 } from '../../policies/dataplane/run.js';
 import { INSTALLED_MESH } from '../../policies/engine/mesh.js';
+import { CORPUS_FAMILIES } from '../support/dataplane.js';
 import { runDir } from './components/process.js';
 import { distDir, repoRoot } from './components/tools.js';
 
@@ -49,18 +50,7 @@ describe('decide against istiod-configured Envoy', () => {
     expect(report.compared).toBeGreaterThanOrEqual(3000);
     expect(report.proxies).toBe(7);
     // every kind of case is in, the seven disagreements once known among them
-    for (const family of [
-      'matrix',
-      'path',
-      'method',
-      'host',
-      'token',
-      'peer',
-      'port',
-      'when',
-      'source',
-      'gateway',
-    ]) {
+    for (const family of CORPUS_FAMILIES) {
       expect(report.byFamily[family] ?? 0).toBeGreaterThan(family === 'matrix' ? 1500 : 50);
     }
     for (const family of [
