@@ -24,8 +24,18 @@ export const shopGateway: GatewayIntent = {
   ],
   // Keycloak answers CORS for its own endpoints (the realm client's web origins).
   cors: { allowOrigins: [SHOP_WEB_ORIGIN], hosts: [SHOP_HOST] },
-  // Private ranges only (a kind cluster, a VPN, the office); the public Internet is refused.
-  allowedCidrs: ['10.0.0.0/8', '172.16.0.0/12', '192.168.0.0/16', '127.0.0.1/32'],
+  // The office network and `kubectl port-forward` (its tunnel reaches the gateway from the
+  // pod's loopback); the Internet, other pods and SNATed traffic are refused (red-team M2).
+  allowedCidrs: ['192.168.1.0/24', '127.0.0.1/32'],
+  // Where the shop runs: pods and Services of kind, minikube and the single-node cluster,
+  // their node networks (kind 172.18.0.0/16, minikube 192.168.49.0/24, local 10.250.0.0/24).
+  clusterCidrs: [
+    '10.244.0.0/16',
+    '10.96.0.0/12',
+    '10.250.0.0/24',
+    '172.18.0.0/16',
+    '192.168.49.0/24',
+  ],
   maxRequestBytes: 1024 * 1024,
   localRateLimit: { requestsPerSecond: 10, burst: 20 },
   globalRateLimit: {

@@ -134,10 +134,11 @@ export interface RateLimitFilterOptions {
 /** The buffer filter's config; throws unless `maxRequestBytes` is a positive integer. */
 export function bufferFilterConfig(
   maxRequestBytes = DEFAULT_MAX_REQUEST_BYTES,
+  owner = 'body limit',
 ): BufferFilterConfig {
   if (!Number.isInteger(maxRequestBytes) || maxRequestBytes <= 0) {
     throw new Error(
-      `body limit: 'maxRequestBytes' (${String(maxRequestBytes)}) must be a positive integer`,
+      `${owner}: 'maxRequestBytes' (${String(maxRequestBytes)}) must be a positive integer`,
     );
   }
   return { '@type': BUFFER_FILTER_TYPE, max_request_bytes: maxRequestBytes };
@@ -149,29 +150,32 @@ export function bufferFilterConfig(
  * `requestsPerSecond` each second, so one client at its limit leaves the others served; and
  * the whole pod's bucket above them. Throws on a rate below 1 or a burst below the rate.
  */
-export function localRateLimitConfig(options: LocalRateLimitOptions = {}): LocalRateLimitConfig {
+export function localRateLimitConfig(
+  options: LocalRateLimitOptions = {},
+  owner = 'local rate limit',
+): LocalRateLimitConfig {
   const rate = options.requestsPerSecond ?? 10;
   const burst = options.burst ?? 20;
   if (!Number.isInteger(rate) || rate < 1) {
     throw new Error(
-      `local rate limit: 'requestsPerSecond' (${String(rate)}) must be an integer >= 1`,
+      `${owner}: 'localRateLimit.requestsPerSecond' (${String(rate)}) must be an integer >= 1`,
     );
   }
   if (!Number.isInteger(burst) || burst < rate) {
     throw new Error(
-      `local rate limit: 'burst' (${String(burst)}) must be an integer >= 'requestsPerSecond' (${String(rate)})`,
+      `${owner}: 'localRateLimit.burst' (${String(burst)}) must be an integer >= 'requestsPerSecond' (${String(rate)})`,
     );
   }
   const gatewayRate = options.gatewayRequestsPerSecond ?? 50 * rate;
   if (!Number.isInteger(gatewayRate) || gatewayRate < rate) {
     throw new Error(
-      `local rate limit: 'gatewayRequestsPerSecond' (${String(gatewayRate)}) must be an integer >= 'requestsPerSecond' (${String(rate)})`,
+      `${owner}: 'localRateLimit.gatewayRequestsPerSecond' (${String(gatewayRate)}) must be an integer >= 'requestsPerSecond' (${String(rate)})`,
     );
   }
   const tracked = options.trackedClients ?? 10_000;
   if (!Number.isInteger(tracked) || tracked < 1) {
     throw new Error(
-      `local rate limit: 'trackedClients' (${String(tracked)}) must be an integer >= 1`,
+      `${owner}: 'localRateLimit.trackedClients' (${String(tracked)}) must be an integer >= 1`,
     );
   }
   const statPrefix = options.statPrefix ?? 'gateway_local_rate_limit';

@@ -74,8 +74,37 @@ export function cidrsOverlap(a: Cidr, b: Cidr): boolean {
   return a.network >> shift === b.network >> shift;
 }
 
-/** Validates a CIDR list: each valid, none overlapping another. @internal */
-export function validateCidrs(owner: string, cidrs: readonly string[]): string[] {
+/**
+ * The private ranges that hold a cluster's own addresses: RFC 1918, carrier-grade NAT
+ * (RFC 6598, used by some clouds' pod networks) and IPv6 unique-local (RFC 4193).
+ * @internal
+ */
+export const PRIVATE_RANGES: readonly string[] = [
+  '10.0.0.0/8',
+  '172.16.0.0/12',
+  '192.168.0.0/16',
+  '100.64.0.0/10',
+  'fc00::/7',
+];
+
+/** True when `outer` contains every address of `inner`. @internal */
+export function cidrContains(outer: Cidr, inner: Cidr): boolean {
+  return outer.prefix <= inner.prefix && cidrsOverlap(outer, inner);
+}
+
+/**
+ * Validates an IP allowlist: each entry valid, none overlapping another, none admitting a
+ * whole private range, none overlapping the cluster's own ranges (`clusterCidrs`). Behind
+ * the default SNAT (a Service with `externalTrafficPolicy: Cluster`) every client arrives
+ * with a node address, and pods call the gateway from the pod range: an allowlist that
+ * holds them admits everyone (red-team M2).
+ * @internal
+ */
+export function validateCidrs(
+  owner: string,
+  cidrs: readonly string[],
+  clusterCidrs: readonly string[] = [],
+): string[] {
   if (cidrs.length === 0) {
     throw new Error(
       `${owner}: 'allowedCidrs' is empty, which would refuse every client; omit it instead`,
@@ -91,5 +120,27 @@ export function validateCidrs(owner: string, cidrs: readonly string[]): string[]
       }
     }
   });
+  const cluster = clusterCidrs.map((c) => parseCidr(`${owner} clusterCidrs`, c));
+  for (const entry of parsed) {
+    const range = PRIVATE_RANGES.map((r) => parseCidr('PRIVATE_RANGES', r)).find((r) =>
+      cidrContains(entry, r),
+    );
+    if (range) {
+      throw new Error(
+        `${owner}: 'allowedCidrs' entry '${entry.text}' admits the whole private range ` +
+          `'${range.text}', which holds clusters' own node and pod addresses: behind the ` +
+          `default SNAT (externalTrafficPolicy: Cluster) every client arrives with one of ` +
+          `them. List the networks your clients come from (the office's, the VPN's)`,
+      );
+    }
+    const own = cluster.find((c) => cidrsOverlap(entry, c));
+    if (own) {
+      throw new Error(
+        `${owner}: 'allowedCidrs' entry '${entry.text}' overlaps the cluster range ` +
+          `'${own.text}' (clusterCidrs): a node address (SNAT) or a pod would pass as a ` +
+          `client. Leave the cluster's own ranges out of the allowlist`,
+      );
+    }
+  }
   return [...cidrs];
 }

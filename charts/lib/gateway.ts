@@ -136,14 +136,29 @@ export interface GatewayIntent {
   readonly cors?: GatewayCorsOptions;
   /**
    * Only these client addresses (CIDR or single IP) may use the gateway: a DENY policy
-   * with `notRemoteIpBlocks`, which no ALLOW policy can override. The client address
-   * is the one Envoy trusts: behind a load balancer set the mesh config
+   * with `notRemoteIpBlocks`, which no ALLOW policy can override.
+   *
+   * The address checked is the TCP peer of the gateway pod. Expose the gateway Service with
+   * `externalTrafficPolicy: Local` (`scripts/istio/mesh.yaml` does): with the default
+   * `Cluster`, kube-proxy rewrites every client to a node address. For the same reason an
+   * entry may not admit a whole private range (`10.0.0.0/8`, `172.16.0.0/12`,
+   * `192.168.0.0/16`, `100.64.0.0/10`, `fc00::/7`) nor overlap `clusterCidrs`.
+   *
+   * Behind a load balancer or CDN that forwards `X-Forwarded-For`, set the mesh config
    * `meshConfig.defaultConfig.gatewayTopology.numTrustedProxies` (or the gateway pod
-   * annotation `proxy.istio.io/config: '{"gatewayTopology":{"numTrustedProxies":1}}'`)
-   * so `X-Forwarded-For` is used; otherwise the load balancer's address is checked.
+   * annotation `proxy.istio.io/config: '{"gatewayTopology":{"numTrustedProxies":1}}'`) so
+   * the address it saw is checked. Then the gateway must be reachable only through that
+   * proxy: a client that reaches it directly writes its own `X-Forwarded-For`.
    * @default - every address
    */
   readonly allowedCidrs?: readonly string[];
+  /**
+   * The cluster's own address ranges: nodes, pods, Services. A client inside them is a node
+   * after SNAT, a pod, or the mesh itself, never an internet client; an `allowedCidrs` entry
+   * overlapping one is refused.
+   * @default - none declared (the private-range check still applies)
+   */
+  readonly clusterCidrs?: readonly string[];
   /** Request bodies above this many bytes get 413. @default 1048576 (1 MiB) */
   readonly maxRequestBytes?: number;
   /** The local token buckets (→ 429): per client address, and the whole pod's above them; `false` for none. @default - 10 per second, burst 20, per client */
@@ -287,7 +302,7 @@ export class ApiGateway extends Construct {
       );
     }
     if (props.allowedCidrs) {
-      const cidrs = validateCidrs(this.owner, props.allowedCidrs);
+      const cidrs = validateCidrs(this.owner, props.allowedCidrs, props.clusterCidrs);
       this.policy('IpAllowlist', 'ip-allowlist', AuthorizationPolicySpecAction.DENY, [
         { from: [{ source: { notRemoteIpBlocks: cidrs } }] },
       ]);
@@ -296,12 +311,15 @@ export class ApiGateway extends Construct {
     this.envoyFilter('BodyLimit', 'body-limit', FILTER_PRIORITY.bodyLimit, [
       beforeRouter(
         BUFFER_FILTER_NAME,
-        bufferFilterConfig(props.maxRequestBytes ?? DEFAULT_MAX_REQUEST_BYTES),
+        bufferFilterConfig(props.maxRequestBytes ?? DEFAULT_MAX_REQUEST_BYTES, this.owner),
       ),
     ]);
     if (props.localRateLimit !== false) {
       this.envoyFilter('LocalRateLimit', 'local-ratelimit', FILTER_PRIORITY.localRateLimit, [
-        beforeRouter(LOCAL_RATE_LIMIT_FILTER_NAME, localRateLimitConfig(props.localRateLimit)),
+        beforeRouter(
+          LOCAL_RATE_LIMIT_FILTER_NAME,
+          localRateLimitConfig(props.localRateLimit, this.owner),
+        ),
       ]);
     }
     if (props.globalRateLimit) {
@@ -412,6 +430,13 @@ export class ApiGateway extends Construct {
           `${this.owner}: CORS origin '${origin}' must be an origin such as 'https://shop.example.com' (scheme, host, optional port; no path)`,
         );
       }
+      // A page served over plain http can be rewritten by anyone on the path, and would then
+      // make credentialed calls as the user; http only for a page on the developer's machine.
+      if (url.protocol !== 'https:' && !LOOPBACK_HOSTS.has(url.hostname)) {
+        throw new Error(
+          `${this.owner}: CORS origin '${origin}' ('cors.allowOrigins') is not https: a page over plain http can be rewritten on the way and would call with the user's credentials; use https (http only for localhost)`,
+        );
+      }
     }
     const known = hosts.map((h) => h.host);
     for (const h of cors.hosts ?? []) {
@@ -477,6 +502,7 @@ export class ApiGateway extends Construct {
             },
           },
         ],
+        headers: { request: forwardedHeaders(host) },
         ...(corsPolicy ? { corsPolicy } : {}),
       }));
     return new VirtualService(this, `Routes-${host}`, {
@@ -512,6 +538,34 @@ export class ApiGateway extends Construct {
       spec: { workloadSelector: { labels: { ...this.selector } }, priority, configPatches },
     });
   }
+}
+
+/** Hosts an http CORS origin may name: the developer's own machine. */
+const LOOPBACK_HOSTS = new Set(['localhost', '127.0.0.1', '[::1]']);
+
+/**
+ * What every backend hears of the client (red-team L5): Envoy only appends to a client-sent
+ * `X-Forwarded-For` and passes `X-Forwarded-Host`/`-Port` through, and a backend that trusts
+ * them (Keycloak with `KC_PROXY_HEADERS=xforwarded` takes the left-most address, and rewrites
+ * its discovery document's endpoints from the host) would believe the client. So the
+ * gateway states them itself: the address it decided on (`%DOWNSTREAM_REMOTE_ADDRESS_WITHOUT_PORT%`,
+ * the same one `remoteIpBlocks` checks), the route's host, and nothing else of the kind.
+ * Envoy sets `X-Forwarded-Proto` from the connection.
+ */
+function forwardedHeaders(host: string): { set: Record<string, string>; remove: string[] } {
+  return {
+    set: {
+      'x-forwarded-for': '%DOWNSTREAM_REMOTE_ADDRESS_WITHOUT_PORT%',
+      'x-forwarded-host': host,
+    },
+    remove: [
+      'forwarded',
+      'x-forwarded-port',
+      'x-forwarded-prefix',
+      'x-forwarded-server',
+      'x-real-ip',
+    ],
+  };
 }
 
 /**

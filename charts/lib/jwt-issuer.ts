@@ -92,7 +92,7 @@ export class JwtIssuer extends Construct implements IJwtIssuer {
     super(scope, id);
     const owner = `JwtIssuer '${id}'`;
     this.issuer = requireUrl(owner, 'issuer', props.issuer);
-    this.jwksUri = requireUrl(owner, 'jwksUri', props.jwksUri);
+    this.jwksUri = requireJwksUri(owner, props.jwksUri);
     if (props.audiences.length === 0 || props.audiences.some((a) => a.trim() === '')) {
       throw new Error(
         `${owner}: 'audiences' must name at least one non-empty audience (got ${JSON.stringify(props.audiences)})`,
@@ -150,6 +150,24 @@ function requireUrl(owner: string, prop: string, value: string): string {
   }
   if (url.protocol !== 'https:' && url.protocol !== 'http:') {
     throw new Error(`${owner}: '${prop}' ('${value}') must be an http(s) URL`);
+  }
+  return value;
+}
+
+/**
+ * The JWKS is the root of trust of every token decision: over plain HTTP only to an
+ * in-cluster Service (`<name>.<namespace>.svc[.cluster.local]`), which the proxies fetch
+ * through their sidecars over mTLS (red-team M4); anywhere else, https.
+ */
+function requireJwksUri(owner: string, value: string): string {
+  requireUrl(owner, 'jwksUri', value);
+  const url = new URL(value);
+  if (url.protocol === 'http:' && !/^[^.]+\.[^.]+\.svc(\.cluster\.local)?$/.test(url.hostname)) {
+    throw new Error(
+      `${owner}: 'jwksUri' ('${value}') is plain HTTP to '${url.hostname}', outside the cluster: ` +
+        'whoever is on the path can swap the signing keys and mint any token. Use https://, or ' +
+        "an in-cluster Service ('<name>.<namespace>.svc.cluster.local'), which the proxies reach over mTLS",
+    );
   }
   return value;
 }

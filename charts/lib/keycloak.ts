@@ -40,7 +40,7 @@ import {
 import { lazy } from './lazy.js';
 import { MeshNamespace } from './mesh-namespace.js';
 import { ROUTES_ANNOTATION } from './mesh-service.js';
-import { ISTIOD_PEER, networkPeer, sortedPeers } from './network.js';
+import { INGRESS_GATEWAY_POD_LABELS, ISTIOD_PEER, networkPeer, sortedPeers } from './network.js';
 import { validateName, validatePort } from './validation.js';
 import { checkImage, type EnvValue, hardenedPodSpec, imageVersionLabel } from './workload.js';
 
@@ -139,8 +139,22 @@ export interface KeycloakProps extends KeycloakLocation {
    * @default true
    */
   readonly createNamespace?: boolean;
-  /** Add a NetworkPolicy admitting istio-system and the callers' namespaces on the HTTP port. @default true */
+  /** Add a NetworkPolicy admitting Keycloak's callers' pods on the HTTP port. @default true */
   readonly networkPolicy?: boolean;
+  /**
+   * Who fetches the realm's JWKS (`jwksUri`) for the mesh, as istiod is configured
+   * (`PILOT_JWT_ENABLE_REMOTE_JWKS`):
+   * - `'envoy'`: every proxy that verifies the realm's tokens fetches the keys itself, through
+   *   its sidecar over mTLS, as its own identity; the JWKS path admits exactly those proxies
+   *   and Keycloak's HTTP port stays STRICT. Needs istiod run with
+   *   `PILOT_JWT_ENABLE_REMOTE_JWKS=envoy` (`scripts/istio/mesh.yaml` sets it); with Istio's
+   *   default istiod's plaintext fetch is refused and every token gets 401, so it fails closed.
+   * - `'istiod'`: istiod fetches them in plaintext (Istio's default); the HTTP port is made
+   *   PERMISSIVE so that it can, and the JWKS path admits anyone. Whoever can tamper with
+   *   that plaintext can hand the mesh their own signing key (red-team M4).
+   * @default 'envoy'
+   */
+  readonly jwksFetch?: 'envoy' | 'istiod';
   /** @default '500m' */
   readonly cpuRequest?: string;
   /** @default '768Mi' */
@@ -159,14 +173,17 @@ export interface KeycloakProps extends KeycloakLocation {
  * (`http` 8080, `http-management` 9000); and the mesh policies:
  *
  * - ALLOW the ingress gateway to the public realm paths and `/resources/*`; ALLOW the
- *   token callers (mTLS principals) to POST the token endpoint; ALLOW anyone to GET
- *   the JWKS (public keys; see below); DENY everyone `/admin` and the `master` realm
+ *   token callers (mTLS principals) to POST the token endpoint; ALLOW the JWKS fetchers
+ *   to GET the JWKS (see below); DENY everyone `/admin` and the `master` realm
  *   (administrators use `kubectl port-forward`, which reaches the pod without the sidecar).
- * - The JWKS fetch: istiod fetches `jwksUri` itself, and it has no sidecar, so with
- *   STRICT mTLS on Keycloak's port the fetch fails and every token is rejected. A
- *   workload PeerAuthentication keeps the pod STRICT but makes the HTTP port
- *   PERMISSIVE; the authorization policy lets plaintext reach only the JWKS path
- *   (every other rule needs an mTLS principal, which plaintext never has).
+ * - The JWKS fetch (`jwksFetch`). `'envoy'` (the default): the proxies verifying the realm's
+ *   tokens fetch the keys through their sidecars over mTLS. The fetchers are found at synth
+ *   time: every workload of the app that a RequestAuthentication with this `jwksUri`
+ *   selects, plus the gateway when one selects it; their principals alone may GET the JWKS,
+ *   their pods alone reach the port. `'istiod'`: istiod, which has no sidecar, fetches in
+ *   plaintext; a workload PeerAuthentication keeps the pod STRICT but the HTTP port
+ *   PERMISSIVE, and plaintext reaches only the JWKS path (every other rule needs an mTLS
+ *   principal, which plaintext never has).
  *
  * Secrets are referenced, never written: the bootstrap admin, the database
  * credentials, and the realm's client secrets and demo-user passwords (as `${ENV}`
@@ -203,6 +220,8 @@ export class Keycloak extends Construct implements IJwtIssuer {
   public readonly accessPolicy: AuthorizationPolicy;
   private readonly tokenCallerList: IMeshIdentity[] = [];
   private readonly gatewayIdentity: IMeshIdentity;
+  private readonly jwksFetch: 'envoy' | 'istiod';
+  private fetchers?: { principals: string[]; peers: k8s.NetworkPolicyPeer[] };
   private readonly principal: string;
   private readonly replicas: number;
   private readonly owner: string;
@@ -247,6 +266,12 @@ export class Keycloak extends Construct implements IJwtIssuer {
     }
     const image = props.image ?? KEYCLOAK_IMAGE;
     checkImage(this.owner, 'image', image);
+    this.jwksFetch = props.jwksFetch ?? 'envoy';
+    if ((this.jwksFetch as string) !== 'envoy' && (this.jwksFetch as string) !== 'istiod') {
+      throw new Error(
+        `${this.owner}: 'jwksFetch' ('${String(props.jwksFetch)}') must be 'envoy' or 'istiod'`,
+      );
+    }
 
     const realm = validateRealm(props.realm);
     this.realmName = realm.name;
@@ -324,6 +349,10 @@ export class Keycloak extends Construct implements IJwtIssuer {
       KC_HTTP_PORT: String(this.port),
       KC_HTTP_MANAGEMENT_PORT: String(KEYCLOAK_MANAGEMENT_PORT),
       KC_PROXY_HEADERS: 'xforwarded',
+      // Forwarded headers count only from the pod's own sidecar, which connects from Istio's
+      // inbound passthrough address (InboundPassthroughBindIpv4/6): the gateway writes them
+      // itself (red-team L5), nothing that reaches the port another way is believed.
+      KC_PROXY_TRUSTED_ADDRESSES: SIDECAR_INBOUND_ADDRESSES,
       KC_HEALTH_ENABLED: 'true',
       KC_CACHE: this.replicas > 1 ? 'ispn' : 'local',
       ...this.secretEnv,
@@ -478,24 +507,27 @@ export class Keycloak extends Construct implements IJwtIssuer {
       });
     }
 
-    const jwksPort = new PeerAuthentication(this, 'JwksFetch', {
-      metadata: {
-        name: `${name}-jwks-fetch`,
-        namespace: this.namespace,
-        labels,
-        annotations: {
-          [PEER_AUTHN_REASON_ANNOTATION]:
-            'istiod has no sidecar and fetches the JWKS in plaintext; only the JWKS path is allowed without an mTLS principal',
-        },
-      },
-      spec: {
-        selector: { matchLabels: { app: name } },
-        mtls: { mode: PeerAuthenticationSpecMtlsMode.STRICT },
-        portLevelMtls: {
-          [String(this.port)]: { mode: PeerAuthenticationSpecPortLevelMtlsMode.PERMISSIVE },
-        },
-      },
-    });
+    const jwksPort =
+      this.jwksFetch === 'istiod'
+        ? new PeerAuthentication(this, 'JwksFetch', {
+            metadata: {
+              name: `${name}-jwks-fetch`,
+              namespace: this.namespace,
+              labels,
+              annotations: {
+                [PEER_AUTHN_REASON_ANNOTATION]:
+                  'istiod has no sidecar and fetches the JWKS in plaintext; only the JWKS path is allowed without an mTLS principal',
+              },
+            },
+            spec: {
+              selector: { matchLabels: { app: name } },
+              mtls: { mode: PeerAuthenticationSpecMtlsMode.STRICT },
+              portLevelMtls: {
+                [String(this.port)]: { mode: PeerAuthenticationSpecPortLevelMtlsMode.PERMISSIVE },
+              },
+            },
+          })
+        : undefined;
 
     this.accessPolicy = new AuthorizationPolicy(this, 'Access', {
       metadata: { name, namespace: this.namespace, labels },
@@ -533,7 +565,7 @@ export class Keycloak extends Construct implements IJwtIssuer {
       serviceAccount,
       this.deployment,
       this.service,
-      jwksPort,
+      ...(jwksPort ? [jwksPort] : []),
       this.accessPolicy,
       denyAdmin,
     ];
@@ -736,10 +768,17 @@ export class Keycloak extends Construct implements IJwtIssuer {
         ],
       });
     }
-    // No source: istiod fetches in plaintext (see the class comment). Public keys only.
-    rules.push({
+    const jwks = {
       to: [{ operation: { methods: ['GET'], paths: [this.jwksPath], ports: [String(this.port)] } }],
-    });
+    };
+    if (this.jwksFetch === 'istiod') {
+      // No source: istiod fetches in plaintext (see the class comment). Public keys only.
+      rules.push(jwks);
+    } else {
+      const fetchers = this.jwksFetchers().principals;
+      if (fetchers.length > 0)
+        rules.push({ from: [{ source: { principals: fetchers } }], ...jwks });
+    }
     if (this.replicas > 1) {
       // The distributed cache (JGroups) between Keycloak's own pods.
       rules.push({
@@ -771,8 +810,61 @@ export class Keycloak extends Construct implements IJwtIssuer {
             ),
           ]
         : []),
-      route(['GET'], [this.jwksPath], []),
+      ...(this.jwksFetch === 'istiod'
+        ? [route(['GET'], [this.jwksPath], [])]
+        : this.jwksFetchers().principals.length > 0
+          ? [route(['GET'], [this.jwksPath], this.jwksFetchers().principals)]
+          : []),
     ];
+  }
+
+  /**
+   * The proxies that fetch the JWKS when `jwksFetch` is `'envoy'`: for every
+   * RequestAuthentication of the app that names this `jwksUri`, the app's workloads it selects
+   * (their ServiceAccounts' principals, their pods), and the ingress gateway when it selects
+   * the gateway's pods. Read from the rendered objects, so any construct's workloads count;
+   * a workload outside the app is not known here, so its fetch is refused (fails closed, and
+   * `meshward lint` reports it as MW015).
+   */
+  private jwksFetchers(): { principals: string[]; peers: k8s.NetworkPolicyPeer[] } {
+    // Rendered once, at synth time (the first lazy value that asks), when the app is complete.
+    // Keycloak's own objects are left out: their lazy values lead back here.
+    if (this.fetchers) return this.fetchers;
+    const own = new Set(this.node.findAll());
+    const objects = this.node.root.node
+      .findAll()
+      .filter((c): c is ApiObject => c instanceof ApiObject && !own.has(c))
+      .filter((o) => o.kind === 'RequestAuthentication' || WORKLOAD_KINDS.includes(o.kind))
+      .map((o) => ({ kind: o.kind, json: o.toJson() as RenderedObject }));
+    const workloads = objects.flatMap(({ kind, json }) => podTemplateOf(kind, json));
+    const principals = new Set<string>();
+    const peers: k8s.NetworkPolicyPeer[] = [];
+    for (const { kind, json } of objects) {
+      if (kind !== 'RequestAuthentication') continue;
+      const rules = (json.spec?.jwtRules ?? []) as { jwksUri?: unknown }[];
+      if (!rules.some((r) => r.jwksUri === this.jwksUri)) continue;
+      const namespace = json.metadata?.namespace ?? 'default';
+      const selector = (json.spec?.selector as { matchLabels?: Record<string, string> } | undefined)
+        ?.matchLabels;
+      const matches = (labels: Record<string, string>) =>
+        Object.entries(selector ?? {}).every(([k, v]) => labels[k] === v);
+      for (const w of workloads) {
+        if (w.namespace !== namespace || !matches(w.labels)) continue;
+        principals.add(principalOf(w.namespace, w.serviceAccountName));
+        // Its pods by their `app` label (every meshward workload has one), else all labels.
+        peers.push({
+          namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': namespace } },
+          podSelector: { matchLabels: w.labels.app ? { app: w.labels.app } : { ...w.labels } },
+        });
+      }
+      const gateway = this.gatewayIdentity;
+      if (gateway.namespace === namespace && selector && matches(INGRESS_GATEWAY_POD_LABELS)) {
+        principals.add(gateway.principal);
+        peers.push(networkPeer(gateway, gateway));
+      }
+    }
+    this.fetchers = { principals: [...principals].sort(), peers };
+    return this.fetchers;
   }
 
   /**
@@ -800,13 +892,13 @@ export class Keycloak extends Construct implements IJwtIssuer {
   }
 
   private renderIngress(): k8s.NetworkPolicyIngressRule[] {
-    // The gateway (public paths), istiod (the JWKS) and the token callers, by their pods: not
-    // every pod of their namespaces.
+    // The gateway (public paths), the JWKS fetchers (istiod, or the proxies verifying the
+    // realm's tokens) and the token callers, by their pods: not every pod of their namespaces.
     return [
       {
         from: sortedPeers([
           networkPeer(this.gatewayIdentity, this.gatewayIdentity),
-          ISTIOD_PEER,
+          ...(this.jwksFetch === 'istiod' ? [ISTIOD_PEER] : this.jwksFetchers().peers),
           ...this.tokenCallerList.map((c) => networkPeer(c, this.gatewayIdentity)),
         ]),
         ports: [{ port: k8s.IntOrString.fromNumber(this.port), protocol: 'TCP' }],
@@ -826,8 +918,46 @@ export class Keycloak extends Construct implements IJwtIssuer {
   }
 }
 
+/** The source addresses of a sidecar's connections to its own app (Istio `listener_address.go`). */
+const SIDECAR_INBOUND_ADDRESSES = '127.0.0.6/32,::6/128';
+
 /** Login pages post forms; browsers preflight the token endpoint. */
 const GATEWAY_METHODS = ['GET', 'POST', 'OPTIONS'];
 
 /** The admin console and REST API, and the `master` realm (where administrators log in). */
 const ADMIN_PATHS = ['/admin', '/admin/*', '/realms/master', '/realms/master/*'];
+
+/** The kinds whose pods run a sidecar of their own. */
+const WORKLOAD_KINDS = ['Deployment', 'StatefulSet', 'DaemonSet', 'Job', 'CronJob', 'ReplicaSet'];
+
+/** An object as `ApiObject.toJson()` renders it, read only for what the JWKS fetchers need. */
+interface RenderedObject {
+  readonly metadata?: { readonly namespace?: string };
+  readonly spec?: Record<string, unknown>;
+}
+
+/** The pod template of a rendered workload: its namespace, labels and ServiceAccount. */
+function podTemplateOf(
+  kind: string,
+  json: RenderedObject,
+): { namespace: string; labels: Record<string, string>; serviceAccountName: string }[] {
+  type Template = {
+    metadata?: { labels?: Record<string, string> };
+    spec?: { serviceAccountName?: string };
+  };
+  const spec = json.spec ?? {};
+  const template: Template | undefined =
+    kind === 'CronJob'
+      ? (spec.jobTemplate as { spec?: { template?: Template } } | undefined)?.spec?.template
+      : WORKLOAD_KINDS.includes(kind)
+        ? (spec.template as Template | undefined)
+        : undefined;
+  if (template === undefined) return [];
+  return [
+    {
+      namespace: json.metadata?.namespace ?? 'default',
+      labels: template.metadata?.labels ?? {},
+      serviceAccountName: template.spec?.serviceAccountName ?? 'default',
+    },
+  ];
+}

@@ -7,6 +7,7 @@ import { INSTALLED_MESH, ISTIO_SEMANTICS, type MeshSettings, readMeshSettings } 
 import {
   type Decision,
   isRecord,
+  type K8sObject,
   type Manifests,
   type MeshRequest,
   PATH_NORMALIZATIONS,
@@ -42,8 +43,11 @@ export const HELP = `meshward — offline Istio security engine
       refuse is outcome unreachable, status 0, reason "NetworkPolicy: no ingress rule of
       ... admits ..."; a request without source.pod is not checked against them.
   meshward lint   --manifests <file|dir>... [--root-namespace ns] [--realm file.json]... [--json]
-      findings (MW001..MW016 classic misconfigurations, MW1xx invalid objects, MW2xx the
+                  [--mesh-config FILE]
+      findings (MW001..MW017 classic misconfigurations, MW1xx invalid objects, MW2xx the
       realm <-> policy contract where a Keycloak realm is known); exit 1 on any error.
+      The mesh as for decide: MW015 (a JWKS the mesh cannot fetch) follows its
+      values.pilot.env PILOT_JWT_ENABLE_REMOTE_JWKS (installed: envoy).
   meshward matrix --manifests <file|dir>... [--root-namespace ns] [--client-ip ip] [--mesh-config FILE]
                   [--realm file.json]... [--json | --mermaid]
       every caller x annotated route x principal; exit 1 when a cell differs from the
@@ -185,7 +189,10 @@ function strRecord(v: unknown, field: string, lists = false): void {
  * a silently different request (`"valid":"false"` would have counted as a valid token).
  */
 function validateRequest(value: unknown): MeshRequest {
-  if (!isRecord(value)) throw new Error('request must be a JSON object');
+  if (!isRecord(value)) {
+    const got = value === null ? 'null' : Array.isArray(value) ? 'an array' : typeof value;
+    throw new Error(`request must be a JSON object, got ${got}`);
+  }
   const id = value.id;
   if (id !== undefined && id !== null && typeof id !== 'string' && typeof id !== 'number') {
     throw new Error(`id must be a string, a number or null, got ${show(id)}`);
@@ -226,13 +233,14 @@ function validateRequest(value: unknown): MeshRequest {
     str(value[field], field);
   }
   strRecord(value.headers, 'headers', true);
-  if (
-    value.tokens !== undefined &&
-    (!Array.isArray(value.tokens) || !value.tokens.every((t) => isRecord(t) && isRecord(t.claims)))
-  ) {
-    throw new Error('tokens must be an array of objects with claims');
+  if (value.tokens !== undefined && !Array.isArray(value.tokens)) {
+    throw new Error(`tokens must be an array of objects with claims, got ${show(value.tokens)}`);
   }
-  (Array.isArray(value.tokens) ? value.tokens : []).forEach((t: Record<string, unknown>, i) => {
+  (Array.isArray(value.tokens) ? (value.tokens as unknown[]) : []).forEach((t, i) => {
+    if (!isRecord(t)) throw new Error(`tokens[${i}] must be an object with claims, got ${show(t)}`);
+    if (!isRecord(t.claims)) {
+      throw new Error(`tokens[${i}].claims must be an object, got ${show(t.claims)}`);
+    }
     bool(t.valid, `tokens[${i}].valid`);
     if (t.location !== undefined) {
       if (!isRecord(t.location)) throw new Error(`tokens[${i}].location must be an object`);
@@ -245,6 +253,15 @@ function validateRequest(value: unknown): MeshRequest {
     throw new Error(`protocol ${show(value.protocol)} must be http or tcp`);
   }
   return value as unknown as MeshRequest;
+}
+
+/** The line as JSON, or an error that says it is not JSON (the parser's words alone do not). */
+function parseLine(text: string): unknown {
+  try {
+    return JSON.parse(text);
+  } catch (e) {
+    throw new Error(`not JSON: ${(e as Error).message}`);
+  }
 }
 
 function line(d: Decision): string {
@@ -279,7 +296,7 @@ async function runDecide(args: Args): Promise<number> {
     if (text.trim() === '') continue;
     let decision: Decision;
     try {
-      decision = decide(compiled, validateRequest(JSON.parse(text)));
+      decision = decide(compiled, validateRequest(parseLine(text)));
     } catch (e) {
       const reason = `line ${n}: ${(e as Error).message}`;
       process.stderr.write(`meshward decide: ${reason}\n`);
@@ -295,15 +312,28 @@ async function runDecide(args: Args): Promise<number> {
   return 0;
 }
 
-/** The manifests of `--manifests`, warning on stderr about a path that held none. */
+/**
+ * The manifests of `--manifests`, path by path, warning on stderr about a path that held none.
+ * An error that does not name its path (the YAML library's alias-bomb refusal) gets it.
+ */
 function manifestsOf(args: Args): Manifests {
-  const loaded = loadManifests(args.manifests);
-  for (const path of loaded.empty) {
-    process.stderr.write(
-      `meshward: warning: --manifests '${path}' holds no object meshward models (${[...MODELED_KINDS].slice(0, 3).join(', ')}, ...): nothing there is checked\n`,
-    );
+  const objects: K8sObject[] = [];
+  for (const path of args.manifests) {
+    let loaded: Manifests & { readonly empty: string[] };
+    try {
+      loaded = loadManifests([path]);
+    } catch (e) {
+      const message = (e as Error).message;
+      throw new Error(message.includes(path) ? message : `--manifests '${path}': ${message}`);
+    }
+    for (const empty of loaded.empty) {
+      process.stderr.write(
+        `meshward: warning: --manifests '${empty}' holds no object meshward models (${[...MODELED_KINDS].slice(0, 3).join(', ')}, ...): nothing there is checked\n`,
+      );
+    }
+    objects.push(...loaded.objects);
   }
-  return loaded;
+  return { objects };
 }
 
 export async function main(argv: readonly string[]): Promise<number> {
@@ -332,6 +362,7 @@ export async function main(argv: readonly string[]): Promise<number> {
         const findings = lint(manifestsOf(args), {
           rootNamespace: args.rootNamespace,
           realmFiles,
+          mesh: meshOf(args),
         });
         process.stdout.write(
           args.json ? `${JSON.stringify(findings, null, 2)}\n` : formatFindings(findings),

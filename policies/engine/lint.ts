@@ -1,15 +1,16 @@
 import { REALM_CONTRACT_RULES } from '../../contract/realm-contract.js';
 import { ROUTES_ANNOTATION } from '../../contract/routes.js';
 import { claimPath, whenKeyError } from './authz.js';
-import { compile, matchLabels, selects, subset } from './engine.js';
+import { type CompiledManifests, compile, decide, matchLabels, selects, subset } from './engine.js';
 import { lintRealms } from './lint-realm.js';
 import { lintShadows } from './lint-shadow.js';
 import { lintTypes } from './lint-types.js';
 import { cidrError, pathTemplateError } from './match.js';
+import { INSTALLED_MESH, type MeshSettings } from './mesh.js';
 import { isRecord, type K8sObject, type Manifests, objectRef } from './model.js';
 import type { RealmFile } from './realms.js';
 import { routesOf } from './route-intents.js';
-import { type Workload, workloadsOf } from './workloads.js';
+import { ingressGateway, principalOf, type Workload, workloadsOf } from './workloads.js';
 
 export type Severity = 'error' | 'warning' | 'info';
 
@@ -41,7 +42,7 @@ export const LINT_RULES: Readonly<Record<string, string>> = {
   MW012: 'portLevelMtls misuse or duplicate namespace-level PeerAuthentication',
   MW013: 'ipBlocks on the ingress gateway (use remoteIpBlocks)',
   MW014: 'custom space-delimited claim without spaceDelimitedClaims',
-  MW015: 'issuer JWKS on a STRICT port that istiod must fetch',
+  MW015: 'an issuer JWKS the mesh cannot fetch',
   MW016: 'AuthorizationPolicy used to control egress',
   MW017: 'an ALLOW rule admits with fewer token conditions what another rule guards',
   MW101: 'invalid AuthorizationPolicy: empty from/to/source/operation or empty string',
@@ -136,10 +137,16 @@ function isGatewaySelector(obj: K8sObject): boolean {
 /** Lints manifests for Istio security misconfigurations and invalid policies. */
 export function lint(
   manifests: Manifests,
-  options: { readonly rootNamespace?: string; readonly realmFiles?: readonly RealmFile[] } = {},
+  options: {
+    readonly rootNamespace?: string;
+    readonly realmFiles?: readonly RealmFile[];
+    /** The mesh the manifests run in. @default INSTALLED_MESH (scripts/istio/mesh.yaml) */
+    readonly mesh?: MeshSettings;
+  } = {},
 ): Finding[] {
   const root = options.rootNamespace ?? 'istio-system';
-  const compiled = compile(manifests, { rootNamespace: root });
+  const mesh = options.mesh ?? INSTALLED_MESH;
+  const compiled = compile(manifests, { rootNamespace: root, ...mesh });
   const findings: Finding[] = [];
   const add = (code: string, severity: Severity, obj: K8sObject, message: string, fix: string) =>
     findings.push({ code, severity, object: objectRef(obj), message, fix });
@@ -152,6 +159,15 @@ export function lint(
   const nsOf = (o: K8sObject) => o.metadata.namespace ?? 'default';
   const selected = (o: K8sObject): Workload[] =>
     workloads.filter((w) => selects(o, w.namespace, w.labels, root, services));
+  const gateway = ingressGateway(manifests, root);
+  /** The proxies a RequestAuthentication configures: its workloads, and the gateway's pod. */
+  const verifiers = (o: K8sObject): Workload[] => [
+    ...selected(o),
+    ...(gateway.object === undefined &&
+    selects(o, gateway.namespace, gateway.labels, root, services)
+      ? [gateway]
+      : []),
+  ];
   const spaceDelimited = new Set(
     ras.flatMap((ra) =>
       (Array.isArray(ra.spec?.jwtRules) ? ra.spec.jwtRules.filter(isRecord) : []).flatMap((r) =>
@@ -572,21 +588,35 @@ export function lint(
         'nothing to do if intended; a selector on the RequestAuthentication would leave them out',
       );
     }
-    // MW015: JWKS on a STRICT port that istiod (no sidecar) must fetch.
+    // MW015: a JWKS the mesh cannot fetch, so every token there gets 401.
     for (const r of Array.isArray(spec.jwtRules) ? spec.jwtRules.filter(isRecord) : []) {
       if (typeof r.jwksUri !== 'string' || r.jwks !== undefined) continue;
       const target = jwksTarget(r.jwksUri, services, workloads);
       if (!target) continue;
-      const { mode, policy } = compiled
-        .plan(target.workload.namespace, target.workload.labels)
-        .mtls(target.port);
-      if (mode === 'STRICT') {
+      // The host is a Service of the manifests: `hybrid` lets the proxies fetch it too.
+      if (mesh.jwksFetch === 'istiod') {
+        const { mode, policy } = compiled
+          .plan(target.workload.namespace, target.workload.labels)
+          .mtls(target.port);
+        if (mode === 'STRICT') {
+          add(
+            'MW015',
+            'error',
+            ra,
+            `jwksUri '${r.jwksUri}' is on STRICT port ${target.port} of ${target.workload.name} (${policy ?? 'mesh'}): istiod cannot fetch it, every token gets 401`,
+            'run istiod with PILOT_JWT_ENABLE_REMOTE_JWKS=envoy (each proxy fetches over mTLS), or set that port PERMISSIVE (portLevelMtls)',
+          );
+        }
+        continue;
+      }
+      const refused = jwksFetchRefusals(compiled, r.jwksUri, target, verifiers(ra));
+      if (refused.length > 0) {
         add(
           'MW015',
           'error',
           ra,
-          `jwksUri '${r.jwksUri}' is on STRICT port ${target.port} of ${target.workload.name} (${policy ?? 'mesh'}): istiod cannot fetch it, every token gets 401`,
-          'set that port PERMISSIVE (portLevelMtls) or PILOT_JWT_ENABLE_REMOTE_JWKS=envoy',
+          `jwksUri '${r.jwksUri}' is fetched by each verifying proxy from ${target.workload.name} (PILOT_JWT_ENABLE_REMOTE_JWKS=${mesh.jwksFetch}), and refused for [${refused.map((f) => `${f.name}: ${f.outcome}`).join(', ')}]: every token there gets 401`,
+          `allow GET ${new URL(r.jwksUri).pathname} on port ${target.port} of ${target.workload.name} from [${refused.map((f) => f.principal).join(', ')}]`,
         );
       }
     }
@@ -701,6 +731,40 @@ function tcpPortsOf(w: Workload, services: readonly K8sObject[]): number[] {
     }
   }
   return out;
+}
+
+/**
+ * The verifying proxies whose own JWKS fetch the JWKS host's policies refuse: each fetches as
+ * its workload identity, over mTLS, from its pod (decide, NetworkPolicies included).
+ */
+function jwksFetchRefusals(
+  compiled: CompiledManifests,
+  uri: string,
+  target: { workload: Workload; port: number },
+  fetchers: readonly Workload[],
+): { name: string; principal: string; outcome: string }[] {
+  const url = new URL(uri);
+  return fetchers.flatMap((w) => {
+    const d = decide(compiled, {
+      destination: {
+        namespace: target.workload.namespace,
+        labels: target.workload.labels,
+        port: target.port,
+      },
+      source: {
+        mtls: true,
+        principal: principalOf(w),
+        pod: { namespace: w.namespace, labels: w.labels },
+      },
+      protocol: 'http',
+      method: 'GET',
+      path: url.pathname,
+      host: url.host,
+    });
+    return d.outcome === 'allow'
+      ? []
+      : [{ name: w.name, principal: principalOf(w), outcome: `${d.outcome} (${d.reason})` }];
+  });
 }
 
 function jwksTarget(

@@ -23,13 +23,24 @@ export interface MeshSettings {
   readonly trustDomain: string;
   /** `meshConfig.trustDomainAliases`: accepted beside `trustDomain`. */
   readonly trustDomainAliases: readonly string[];
+  /**
+   * Who fetches a RequestAuthentication's `jwksUri`: istiod's `PILOT_JWT_ENABLE_REMOTE_JWKS`
+   * (an IstioOperator's `spec.values.pilot.env`). `istiod` (`false`, Istio's default): istiod
+   * fetches and inlines the keys; `envoy`: each proxy fetches through its own outbound cluster
+   * for the host, over mTLS where the host has a sidecar; `hybrid` (`true`): envoy for hosts
+   * in the registry, istiod otherwise. Anything else is istiod (pkg/jwt/jwt.go).
+   */
+  readonly jwksFetch: JwksFetch;
 }
+
+export type JwksFetch = 'istiod' | 'envoy' | 'hybrid';
 
 /** What a MeshConfig that sets nothing means to istiod. */
 export const ISTIO_DEFAULT_MESH: MeshSettings = {
   pathNormalization: 'BASE',
   trustDomain: 'cluster.local',
   trustDomainAliases: [],
+  jwksFetch: 'istiod',
 };
 
 /**
@@ -39,6 +50,7 @@ export const ISTIO_DEFAULT_MESH: MeshSettings = {
 export const INSTALLED_MESH: MeshSettings = {
   ...ISTIO_DEFAULT_MESH,
   pathNormalization: 'DECODE_AND_MERGE_SLASHES',
+  jwksFetch: 'envoy',
 };
 
 /**
@@ -55,12 +67,13 @@ export function meshSettingsOf(text: string, file: string): MeshSettings {
     values.push(doc.toJS());
   }
   const operator = values.find((v) => isRecord(v) && v.kind === 'IstioOperator');
+  const jwksFetch = isRecord(operator) ? jwksFetchOf(operator, file) : ISTIO_DEFAULT_MESH.jwksFetch;
   const mesh: unknown = isRecord(operator)
     ? isRecord(operator.spec)
       ? operator.spec.meshConfig
       : undefined
     : values.find(isRecord);
-  if (mesh === undefined) return ISTIO_DEFAULT_MESH;
+  if (mesh === undefined) return { ...ISTIO_DEFAULT_MESH, jwksFetch };
   if (!isRecord(mesh)) throw new Error(`${file}: meshConfig must be an object`);
   const pn = mesh.pathNormalization;
   let pathNormalization = ISTIO_DEFAULT_MESH.pathNormalization;
@@ -88,7 +101,28 @@ export function meshSettingsOf(text: string, file: string): MeshSettings {
     pathNormalization,
     trustDomain: td ?? ISTIO_DEFAULT_MESH.trustDomain,
     trustDomainAliases: aliases ?? [],
+    jwksFetch,
   };
+}
+
+/** `PILOT_JWT_ENABLE_REMOTE_JWKS` of an IstioOperator, as istiod reads it (pkg/jwt/jwt.go). */
+function jwksFetchOf(operator: Record<string, unknown>, file: string): JwksFetch {
+  const spec = isRecord(operator.spec) ? operator.spec : {};
+  const values = isRecord(spec.values) ? spec.values : {};
+  const pilot = isRecord(values.pilot) ? values.pilot : {};
+  const env = isRecord(pilot.env) ? pilot.env : {};
+  const raw = env.PILOT_JWT_ENABLE_REMOTE_JWKS;
+  if (raw === undefined) return ISTIO_DEFAULT_MESH.jwksFetch;
+  if (typeof raw !== 'string' && typeof raw !== 'boolean') {
+    throw new Error(
+      `${file}: values.pilot.env.PILOT_JWT_ENABLE_REMOTE_JWKS must be a string, got ${JSON.stringify(raw)}`,
+    );
+  }
+  // Case-sensitive, as ConvertToJwksFetchMode is.
+  const value = String(raw);
+  if (value === 'envoy') return 'envoy';
+  if (value === 'hybrid' || value === 'true') return 'hybrid';
+  return 'istiod';
 }
 
 /** `meshSettingsOf` a file. */

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # shellcheck source-path=SCRIPTDIR
 # Stops the single-node cluster of up.sh and removes every trace of it: pod processes (by the
-# cluster's cgroup), the components (by recorded PID), containerd's shims, both network
+# cluster's cgroup), the components (by recorded PID), containerd's shims, the three network
 # namespaces, the cgroups, and LOCAL_DIR (kept when MESHWARD_LOCAL_KEEP_LOGS=1, for its logs).
 # Safe to run when nothing is up; prints what it stopped.
 #
@@ -41,7 +41,7 @@ for pid in $(pgrep -f "containerd-shim-runc-v2 .*-address ${LOCAL_CONTAINERD_SOC
 done
 
 # 4. Network namespaces and cgroups (a cgroup goes once its processes are gone).
-for netns in "${LOCAL_NETNS}" "${LOCAL_SINK}"; do
+for netns in "${LOCAL_NETNS}" "${LOCAL_SINK}" "${LOCAL_INTERNET}"; do
   ip netns del "${netns}" 2>/dev/null
 done
 for _ in 1 2 3 4 5; do

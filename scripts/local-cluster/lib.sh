@@ -4,13 +4,18 @@
 #
 # Everything runs in the network namespace LOCAL_NETNS (node address LOCAL_NODE_IP on a veth
 # whose peer sits in LOCAL_SINK, an empty namespace with no address, route or forwarding): no
-# packet the cluster sends can leave the machine. Pods and their processes live under the cgroup
+# packet the cluster sends can leave the machine. LOCAL_INTERNET stands for the Internet: a
+# namespace on a second veth of the node, holding the client addresses LOCAL_OFFICE_IP (inside
+# the shop's gateway allowlist) and LOCAL_OUTSIDE_IP (outside it), whose only route is the node. Pods and their processes live under the cgroup
 # LOCAL_CGROUP in every v1 hierarchy; every file under LOCAL_DIR.
 
 # shellcheck disable=SC2034 # used by the scripts that source this file
 LOCAL_DIR="${MESHWARD_LOCAL_DIR:-/var/tmp/meshward-local}"
 LOCAL_NETNS=meshward-node
 LOCAL_SINK=meshward-sink
+LOCAL_INTERNET=meshward-internet
+LOCAL_OFFICE_IP=192.168.1.10
+LOCAL_OUTSIDE_IP=203.0.113.7
 LOCAL_NODE_NAME=meshward-node
 LOCAL_NODE_IP=10.250.0.10
 LOCAL_POD_CIDR=10.244.0.0/24
@@ -40,6 +45,9 @@ KEYCLOAK_JAVA_HOME="${KEYCLOAK_JAVA_HOME:-/usr/lib/jvm/temurin-25-jdk-amd64}"
 
 # in_node COMMAND...: runs COMMAND in the cluster's network namespace (same mount namespace).
 in_node() { nsenter --net="/run/netns/${LOCAL_NETNS}" "$@"; }
+
+# in_internet COMMAND...: runs COMMAND as an internet client (the namespace LOCAL_INTERNET).
+in_internet() { nsenter --net="/run/netns/${LOCAL_INTERNET}" "$@"; }
 
 # local_kubectl ARGS...: kubectl against the single-node cluster.
 local_kubectl() { in_node "${KUBE_BIN}/kubectl" --kubeconfig "${LOCAL_KUBECONFIG}" --context "${LOCAL_CONTEXT}" "$@"; }

@@ -58,6 +58,19 @@ ip -n "${LOCAL_NETNS}" addr add "${LOCAL_NODE_IP}/24" dev node0
 ip -n "${LOCAL_NETNS}" link set node0 up
 ip -n "${LOCAL_SINK}" link set sink0 up
 ip -n "${LOCAL_NETNS}" route add default dev node0
+# The internet clients: their namespace reaches the node's address and nothing else, and the
+# node routes only their two addresses back (no NAT: the gateway sees them as they are).
+ip netns add "${LOCAL_INTERNET}"
+ip -n "${LOCAL_INTERNET}" link set lo up
+ip -n "${LOCAL_NETNS}" link add inet0 type veth peer name wan0 netns "${LOCAL_INTERNET}"
+ip -n "${LOCAL_INTERNET}" addr add "${LOCAL_OFFICE_IP}/32" dev wan0
+ip -n "${LOCAL_INTERNET}" addr add "${LOCAL_OUTSIDE_IP}/32" dev wan0
+ip -n "${LOCAL_INTERNET}" link set wan0 up
+ip -n "${LOCAL_NETNS}" link set inet0 up
+ip -n "${LOCAL_INTERNET}" route add "${LOCAL_NODE_IP}/32" dev wan0
+for client in "${LOCAL_OFFICE_IP}" "${LOCAL_OUTSIDE_IP}"; do
+  ip -n "${LOCAL_NETNS}" route add "${client}/32" dev inet0
+done
 for hierarchy in /sys/fs/cgroup/*/; do
   [[ "${hierarchy}" == */unified/ ]] && continue
   mkdir -p "${hierarchy}${LOCAL_CGROUP}"
@@ -67,7 +80,7 @@ cat /sys/fs/cgroup/cpuset/cpuset.mems >"/sys/fs/cgroup/cpuset/${LOCAL_CGROUP}/cp
 
 # 2. A throwaway CA and every certificate and kubeconfig of the cluster.
 bash "${HERE}/pki.sh" "${LOCAL_DIR}/pki" "${LOCAL_NODE_IP}" "${LOCAL_NODE_NAME}" "${LOCAL_CONTEXT}"
-progress "network namespaces ${LOCAL_NETNS}/${LOCAL_SINK}, cgroup /${LOCAL_CGROUP}, PKI"
+progress "network namespaces ${LOCAL_NETNS}/${LOCAL_SINK}/${LOCAL_INTERNET}, cgroup /${LOCAL_CGROUP}, PKI"
 
 # 3. etcd and kube-apiserver.
 P="${LOCAL_DIR}/pki"

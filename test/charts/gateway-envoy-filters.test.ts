@@ -44,9 +44,9 @@ describe('Envoy filter configs', () => {
   test.each([
     [
       { gatewayRequestsPerSecond: 5 },
-      "'gatewayRequestsPerSecond' (5) must be an integer >= 'requestsPerSecond' (10)",
+      "local rate limit: 'localRateLimit.gatewayRequestsPerSecond' (5) must be an integer >= 'requestsPerSecond' (10)",
     ],
-    [{ trackedClients: 0 }, "'trackedClients' (0) must be an integer >= 1"],
+    [{ trackedClients: 0 }, "'localRateLimit.trackedClients' (0) must be an integer >= 1"],
   ])('refuses %j naming the field', (options, message) => {
     expect(() => localRateLimitConfig(options)).toThrow(message);
   });

@@ -280,18 +280,48 @@ describe('ApiGateway', () => {
     );
   });
 
+  // Red-team L5: a backend must never hear the client's own X-Forwarded-*.
+  test('GIVEN any route WHEN rendered THEN the gateway writes X-Forwarded-For (the address it decided on) and X-Forwarded-Host (the route host) itself and removes the other forwarding headers', () => {
+    const routes = synth()
+      .filter((o) => o.kind === 'VirtualService')
+      .flatMap((vs) =>
+        (vs.spec?.http as { headers?: unknown }[]).map((h) => ({
+          host: (vs.spec?.hosts as string[])[0],
+          headers: h.headers,
+        })),
+      );
+    expect(routes.length).toBeGreaterThan(0);
+    for (const { host, headers } of routes) {
+      expect(headers).toEqual({
+        request: {
+          set: {
+            'x-forwarded-for': '%DOWNSTREAM_REMOTE_ADDRESS_WITHOUT_PORT%',
+            'x-forwarded-host': host,
+          },
+          remove: [
+            'forwarded',
+            'x-forwarded-port',
+            'x-forwarded-prefix',
+            'x-forwarded-server',
+            'x-real-ip',
+          ],
+        },
+      });
+    }
+  });
+
   test('adds the allowlist DENY only when an allowlist is set', () => {
     const names = (objs: KubeObject[]) => objs.map((o) => o.metadata.name);
     expect(names(synth())).not.toContain('meshward-gateway-ip-allowlist');
     const deny = find(
-      synth({ allowedCidrs: ['10.0.0.0/8', '2001:db8::/32'] }),
+      synth({ allowedCidrs: ['198.51.100.0/24', '2001:db8::/32'] }),
       'AuthorizationPolicy',
       'meshward-gateway-ip-allowlist',
     );
     expect(deny.spec).toEqual({
       selector: { matchLabels: { istio: 'ingressgateway' } },
       action: 'DENY',
-      rules: [{ from: [{ source: { notRemoteIpBlocks: ['10.0.0.0/8', '2001:db8::/32'] } }] }],
+      rules: [{ from: [{ source: { notRemoteIpBlocks: ['198.51.100.0/24', '2001:db8::/32'] } }] }],
     });
   });
 
@@ -321,8 +351,44 @@ describe('ApiGateway', () => {
       ['a prefix too long', { allowedCidrs: ['10.0.0.0/33'] }, /CIDR '10\.0\.0\.0\/33'/],
       [
         'overlapping CIDRs',
-        { allowedCidrs: ['10.0.0.0/8', '10.1.0.0/16'] },
-        /'10\.0\.0\.0\/8' and '10\.1\.0\.0\/16' overlap/,
+        { allowedCidrs: ['10.1.0.0/16', '10.1.2.0/24'] },
+        /'10\.1\.0\.0\/16' and '10\.1\.2\.0\/24' overlap/,
+      ],
+      // red-team M2: behind the default SNAT every client has a node address.
+      [
+        'a whole RFC 1918 range',
+        { allowedCidrs: ['10.0.0.0/8'] },
+        /'allowedCidrs' entry '10\.0\.0\.0\/8' admits the whole private range '10\.0\.0\.0\/8'.*externalTrafficPolicy/,
+      ],
+      [
+        'a range wider than a private one',
+        { allowedCidrs: ['172.0.0.0/8'] },
+        /entry '172\.0\.0\.0\/8' admits the whole private range '172\.16\.0\.0\/12'/,
+      ],
+      [
+        'every address',
+        { allowedCidrs: ['0.0.0.0/0'] },
+        /entry '0\.0\.0\.0\/0' admits the whole private range '10\.0\.0\.0\/8'/,
+      ],
+      [
+        'IPv6 unique-local space',
+        { allowedCidrs: ['fc00::/7'] },
+        /entry 'fc00::\/7' admits the whole private range 'fc00::\/7'/,
+      ],
+      [
+        "a range inside the cluster's pod range",
+        { allowedCidrs: ['10.244.1.0/24'], clusterCidrs: ['10.244.0.0/16'] },
+        /entry '10\.244\.1\.0\/24' overlaps the cluster range '10\.244\.0\.0\/16' \(clusterCidrs\)/,
+      ],
+      [
+        "a range around the cluster's node range",
+        { allowedCidrs: ['172.18.0.0/15'], clusterCidrs: ['172.18.0.0/16'] },
+        /entry '172\.18\.0\.0\/15' overlaps the cluster range '172\.18\.0\.0\/16'/,
+      ],
+      [
+        'an invalid cluster range',
+        { allowedCidrs: ['192.168.1.0/24'], clusterCidrs: ['10.244.0.0/33'] },
+        /clusterCidrs: CIDR '10\.244\.0\.0\/33'/,
       ],
       [
         'overlapping IPv6 CIDRs',
@@ -340,11 +406,15 @@ describe('ApiGateway', () => {
         { cors: { allowOrigins: ['https://app.example.com/x'] } },
         /CORS origin 'https:\/\/app\.example\.com\/x'/,
       ],
-      ['a rate of 0', { localRateLimit: { requestsPerSecond: 0 } }, /'requestsPerSecond' \(0\)/],
+      [
+        'a rate of 0',
+        { localRateLimit: { requestsPerSecond: 0 } },
+        /ApiGateway 'Gateway': 'localRateLimit\.requestsPerSecond' \(0\)/,
+      ],
       [
         'a burst below the rate',
         { localRateLimit: { requestsPerSecond: 10, burst: 5 } },
-        /'burst' \(5\) must be an integer >= 'requestsPerSecond' \(10\)/,
+        /'localRateLimit\.burst' \(5\) must be an integer >= 'requestsPerSecond' \(10\)/,
       ],
       ['a body limit of 0', { maxRequestBytes: 0 }, /'maxRequestBytes' \(0\)/],
       ['a negative body limit', { maxRequestBytes: -1 }, /'maxRequestBytes' \(-1\)/],

@@ -24,6 +24,10 @@ function synth(props: KeycloakProps = shopKeycloak) {
   const keycloak = new Keycloak(chart, 'Keycloak', props);
   return { keycloak, objects: Testing.synth(chart) };
 }
+const networkPeer = (ns: string, labels: Record<string, string>) => ({
+  namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': ns } },
+  podSelector: { matchLabels: labels },
+});
 const find = (objects: any[], kind: string, name?: string) =>
   objects.find((o) => o.kind === kind && (name === undefined || o.metadata.name === name));
 const podOf = (objects: any[]) => find(objects, 'Deployment', 'keycloak').spec.template.spec;
@@ -54,6 +58,13 @@ describe('Keycloak in dev mode (the shop on kind/minikube)', () => {
     expect(container.image).toMatch(/^quay\.io\/keycloak\/keycloak:26\.\d+\.\d+$/);
     expect(container.args).toEqual(['start-dev', '--import-realm']);
     expect(find(objects, 'Deployment', 'keycloak').spec.strategy).toEqual({ type: 'Recreate' });
+  });
+
+  test("believes forwarded headers only from its sidecar's inbound address (red-team L5)", () => {
+    expect(env).toMatchObject({
+      KC_PROXY_HEADERS: 'xforwarded',
+      KC_PROXY_TRUSTED_ADDRESSES: '127.0.0.6/32,::6/128',
+    });
   });
 
   test('sets the public hostname so iss is the same in-cluster and through the gateway', () => {
@@ -173,32 +184,13 @@ describe('Keycloak in dev mode (the shop on kind/minikube)', () => {
     ]);
   });
 
-  test('the HTTP port is PERMISSIVE for istiod, with the reason stated; the pod stays STRICT', () => {
-    const peer = find(objects, 'PeerAuthentication', 'keycloak-jwks-fetch');
-    expect(peer.spec).toEqual({
-      selector: { matchLabels: { app: 'keycloak' } },
-      mtls: { mode: 'STRICT' },
-      portLevelMtls: { '8080': { mode: 'PERMISSIVE' } },
-    });
-    expect(peer.metadata.annotations['meshward.io/reason']).toContain('istiod');
-  });
-
-  test('plaintext (no principal) may only GET the JWKS', () => {
-    const rules = find(objects, 'AuthorizationPolicy', 'keycloak').spec.rules;
-    const sourceless = rules.filter((r: any) => !r.from);
-    expect(sourceless).toEqual([
-      {
-        to: [
-          {
-            operation: {
-              methods: ['GET'],
-              paths: ['/realms/shop/protocol/openid-connect/certs'],
-              ports: ['8080'],
-            },
-          },
-        ],
-      },
+  // Red-team M4: the proxies fetch the JWKS over mTLS (jwksFetch 'envoy', the default).
+  test('no port is PERMISSIVE and no rule admits a caller without a principal', () => {
+    expect(objects.filter((o: any) => o.kind === 'PeerAuthentication')).toEqual([
+      expect.objectContaining({ metadata: expect.objectContaining({ name: 'default' }) }),
     ]);
+    const rules = find(objects, 'AuthorizationPolicy', 'keycloak').spec.rules;
+    expect(rules.filter((r: any) => !r.from)).toEqual([]);
   });
 
   test('the gateway reaches the realm and theme resources; the reconciler only the token endpoint', () => {
@@ -229,17 +221,12 @@ describe('Keycloak in dev mode (the shop on kind/minikube)', () => {
     });
   });
 
-  test('the NetworkPolicy admits the gateway, istiod and the token callers by their pods, not their whole namespaces (red-team L9)', () => {
-    const peer = (ns: string, labels: Record<string, string>) => ({
-      namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': ns } },
-      podSelector: { matchLabels: labels },
-    });
+  test('the NetworkPolicy admits the gateway and the token callers by their pods, not their whole namespaces (red-team L9), and not istiod', () => {
     expect(find(objects, 'NetworkPolicy', 'keycloak').spec.ingress).toEqual([
       {
         from: [
-          peer('istio-system', { app: 'istiod' }),
-          peer('istio-system', { istio: 'ingressgateway' }),
-          peer('shop', { app: 'payment-reconciler' }),
+          networkPeer('istio-system', { istio: 'ingressgateway' }),
+          networkPeer('shop', { app: 'payment-reconciler' }),
         ],
         ports: [{ port: 8080, protocol: 'TCP' }],
       },
@@ -266,19 +253,6 @@ describe('Keycloak in dev mode (the shop on kind/minikube)', () => {
     });
   });
 
-  test('the routes annotation marks the rules without a source as public, for the policy engine', () => {
-    const { routes } = JSON.parse(
-      find(objects, 'Service', 'keycloak').metadata.annotations['meshward.io/routes'],
-    );
-    expect(routes).toContainEqual(
-      expect.objectContaining({
-        paths: ['/realms/shop/protocol/openid-connect/certs'],
-        public: true,
-        principals: [],
-      }),
-    );
-  });
-
   test('a realm change rolls the pod (realm hash annotation)', () => {
     const changed = synth({ ...shopKeycloak, realm: { ...shopRealm, accessTokenLifespan: 120 } });
     const hash = (o: any[]) =>
@@ -291,6 +265,107 @@ describe('Keycloak in dev mode (the shop on kind/minikube)', () => {
     const validator = new SchemaValidator();
     for (const o of objects)
       expect({ kind: o.kind, errors: validator.validate(o) }).toEqual({ kind: o.kind, errors: [] });
+  });
+});
+
+describe('the JWKS fetch (red-team M4)', () => {
+  /** Keycloak beside a shop: its realm's tokens verified in `shop` (every pod) and at the gateway. */
+  function withVerifiers(props: KeycloakProps = shopKeycloak) {
+    const chart = Testing.chart();
+    const keycloak = new Keycloak(chart, 'Keycloak', props);
+    const issuer = new JwtIssuer(chart, 'kc', {
+      issuer: keycloak.issuer,
+      jwksUri: keycloak.jwksUri,
+      audiences: keycloak.audiences,
+    });
+    issuer.bindTo('shop');
+    issuer.bindTo('istio-system', { selector: { istio: 'ingressgateway' } });
+    const orders = new MeshService(chart, 'orders', {
+      namespace: 'shop',
+      image: 'orders:1',
+      issuer,
+      exposed: true,
+    });
+    orders.addRoute({ paths: ['/api/orders'], authenticated: true });
+    const elsewhere = new MeshService(chart, 'elsewhere', {
+      namespace: 'other',
+      image: 'other:1',
+      exposed: true,
+    });
+    elsewhere.addRoute({ paths: ['/'], public: true });
+    return Testing.synth(chart);
+  }
+  const jwksOperation = {
+    operation: {
+      methods: ['GET'],
+      paths: ['/realms/shop/protocol/openid-connect/certs'],
+      ports: ['8080'],
+    },
+  };
+
+  test("GIVEN jwksFetch 'envoy' (the default) WHEN the realm's tokens are verified in a namespace and at the gateway THEN exactly those proxies' principals may GET the JWKS, their pods reach the port, and the port stays STRICT", () => {
+    const objects = withVerifiers();
+    const rules = find(objects, 'AuthorizationPolicy', 'keycloak').spec.rules;
+    expect(rules.filter((r: any) => r.to[0].operation.paths?.[0]?.endsWith('/certs'))).toEqual([
+      {
+        from: [
+          {
+            source: {
+              principals: [
+                'cluster.local/ns/istio-system/sa/istio-ingressgateway-service-account',
+                'cluster.local/ns/shop/sa/orders',
+              ],
+            },
+          },
+        ],
+        to: [jwksOperation],
+      },
+    ]);
+    expect(find(objects, 'PeerAuthentication', 'keycloak-jwks-fetch')).toBeUndefined();
+    const from = find(objects, 'NetworkPolicy', 'keycloak').spec.ingress[0].from;
+    expect(from).toContainEqual(networkPeer('shop', { app: 'orders' }));
+    expect(from).not.toContainEqual(networkPeer('other', { app: 'elsewhere' }));
+    expect(from).toContainEqual(networkPeer('istio-system', { istio: 'ingressgateway' }));
+    expect(from).not.toContainEqual(networkPeer('istio-system', { app: 'istiod' }));
+    const { routes } = JSON.parse(
+      find(objects, 'Service', 'keycloak').metadata.annotations['meshward.io/routes'],
+    );
+    expect(routes).toContainEqual(
+      expect.objectContaining({
+        paths: ['/realms/shop/protocol/openid-connect/certs'],
+        principals: [
+          'cluster.local/ns/istio-system/sa/istio-ingressgateway-service-account',
+          'cluster.local/ns/shop/sa/orders',
+        ],
+      }),
+    );
+  });
+
+  test("GIVEN jwksFetch 'envoy' and no RequestAuthentication naming the realm's JWKS THEN no one may GET it", () => {
+    const rules = find(synth().objects, 'AuthorizationPolicy', 'keycloak').spec.rules;
+    expect(rules.filter((r: any) => r.to[0].operation.paths?.[0]?.endsWith('/certs'))).toEqual([]);
+  });
+
+  test("GIVEN jwksFetch 'istiod' THEN the HTTP port is PERMISSIVE with the reason stated, the pod stays STRICT, plaintext may only GET the JWKS, and istiod's pods reach the port", () => {
+    const objects = withVerifiers({ ...shopKeycloak, jwksFetch: 'istiod' });
+    const peer = find(objects, 'PeerAuthentication', 'keycloak-jwks-fetch');
+    expect(peer.spec).toEqual({
+      selector: { matchLabels: { app: 'keycloak' } },
+      mtls: { mode: 'STRICT' },
+      portLevelMtls: { '8080': { mode: 'PERMISSIVE' } },
+    });
+    expect(peer.metadata.annotations['meshward.io/reason']).toContain('istiod');
+    const rules = find(objects, 'AuthorizationPolicy', 'keycloak').spec.rules;
+    expect(rules.filter((r: any) => !r.from)).toEqual([{ to: [jwksOperation] }]);
+    expect(find(objects, 'NetworkPolicy', 'keycloak').spec.ingress[0].from).toContainEqual(
+      networkPeer('istio-system', { app: 'istiod' }),
+    );
+  });
+
+  test("GIVEN jwksFetch 'both' THEN the synth fails naming the prop and the value", () => {
+    expect(() => synth({ ...shopKeycloak, jwksFetch: 'both' as never })).toThrow(
+      "Keycloak 'keycloak': 'jwksFetch' ('both') must be 'envoy' or 'istiod'",
+    );
   });
 });
 

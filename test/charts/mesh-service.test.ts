@@ -8,7 +8,8 @@ function setup() {
   const chart = Testing.chart();
   const issuer = new JwtIssuer(chart, 'kc', {
     issuer: ISSUER,
-    jwksUri: 'http://keycloak.auth:8080/realms/shop/protocol/openid-connect/certs',
+    jwksUri:
+      'http://keycloak.auth.svc.cluster.local:8080/realms/shop/protocol/openid-connect/certs',
     audiences: ['shop-api'],
   });
   const orders = new MeshService(chart, 'orders', {
@@ -422,6 +423,31 @@ describe('MeshService', () => {
             ...extra,
           }),
       ).toThrow(message);
+    });
+    // Red-team M4: the JWKS decides whose tokens are valid; plain HTTP only inside the cluster.
+    test.each([
+      ['http://evil.example.com/certs', "is plain HTTP to 'evil.example.com', outside the cluster"],
+      ['http://keycloak.auth:8080/certs', "is plain HTTP to 'keycloak.auth', outside the cluster"],
+      ['http://keycloak.auth.svc.evil.com/certs', "plain HTTP to 'keycloak.auth.svc.evil.com'"],
+      [
+        'ftp://keycloak.auth.svc/certs',
+        "'jwksUri' ('ftp://keycloak.auth.svc/certs') must be an http(s) URL",
+      ],
+    ])('throws when the JWKS is fetched insecurely: %s', (jwksUri, message) => {
+      const chart = Testing.chart();
+      expect(
+        () => new JwtIssuer(chart, 'kc', { issuer: ISSUER, jwksUri, audiences: ['api'] }),
+      ).toThrow(message);
+    });
+    test.each([
+      'https://auth.example.com/keys',
+      'http://keycloak.auth.svc.cluster.local:8080/certs',
+      'http://keycloak.auth.svc/certs',
+    ])('accepts the JWKS at %s (https, or an in-cluster Service reached over mTLS)', (jwksUri) => {
+      const chart = Testing.chart();
+      expect(
+        new JwtIssuer(chart, 'kc', { issuer: ISSUER, jwksUri, audiences: ['api'] }).jwksUri,
+      ).toBe(jwksUri);
     });
     test('throws when the port is outside 1-65535', () => {
       const chart = Testing.chart();

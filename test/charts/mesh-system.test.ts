@@ -4,7 +4,7 @@ import { MeshSystem, type SystemIntent } from '../../charts/lib/index.js';
 
 const issuer = {
   issuer: 'https://auth.example.com/realms/x',
-  jwksUri: 'http://kc/certs',
+  jwksUri: 'http://kc.auth.svc/certs',
   audiences: ['api'],
 };
 const base: SystemIntent = {

@@ -6,6 +6,7 @@ import {
   loadManifests,
   parseManifests,
 } from '../../policies/engine/index.js';
+import { INSTALLED_MESH, ISTIO_DEFAULT_MESH } from '../../policies/engine/mesh.js';
 import { meshScopes } from '../support/realm-export.js';
 
 const FIXTURES = join(process.cwd(), 'test/engine/fixtures');
@@ -410,9 +411,45 @@ describe('lint', () => {
     expect(f.filter((x) => x.code === 'MW010').map((x) => x.severity)).toEqual(['info']);
   });
 
-  it('does not flag a JWKS port that is PERMISSIVE by portLevelMtls', () => {
-    const pa = `apiVersion: security.istio.io/v1\nkind: PeerAuthentication\nmetadata: { name: api, namespace: shop }\nspec: { selector: { matchLabels: { app: api } }, mtls: { mode: STRICT }, portLevelMtls: { '8080': { mode: PERMISSIVE } } }\n---\n`;
-    const yaml = (CASES.find(([c]) => c === 'MW015')?.[1] ?? '') + pa;
-    expect(findings(yaml).filter((x) => x.code === 'MW015')).toEqual([]);
+  describe('MW015: a JWKS the mesh cannot fetch', () => {
+    const ra = `apiVersion: security.istio.io/v1\nkind: RequestAuthentication\nmetadata: { name: jwt, namespace: shop }\nspec: { jwtRules: [{ issuer: https://i, jwksUri: 'http://api.shop.svc.cluster.local:80/certs' }] }\n---\n`;
+    const certsFrom = (principal: string) =>
+      policy(
+        `${sel}  rules: [{ from: [{ source: { principals: ['${principal}'] } }], to: [{ operation: { methods: [GET], paths: [/certs] } }] }]`,
+      );
+    const mw015 = (yaml: string, mesh = INSTALLED_MESH) =>
+      lint({ objects: parseManifests(BASE + yaml, 'lint.yaml') }, { mesh }).filter(
+        (x) => x.code === 'MW015',
+      );
+
+    it('GIVEN istiod fetches (Istio default) WHEN the JWKS port is PERMISSIVE by portLevelMtls THEN nothing is flagged', () => {
+      const pa = `apiVersion: security.istio.io/v1\nkind: PeerAuthentication\nmetadata: { name: api, namespace: shop }\nspec: { selector: { matchLabels: { app: api } }, mtls: { mode: STRICT }, portLevelMtls: { '8080': { mode: PERMISSIVE } } }\n---\n`;
+      expect(mw015(ra + pa, ISTIO_DEFAULT_MESH)).toEqual([]);
+    });
+
+    it('GIVEN istiod fetches WHEN the JWKS port is STRICT THEN it is an error whose fix names PILOT_JWT_ENABLE_REMOTE_JWKS=envoy', () => {
+      expect(mw015(ra + certsFrom('cluster.local/ns/shop/sa/api'), ISTIO_DEFAULT_MESH)).toEqual([
+        expect.objectContaining({
+          severity: 'error',
+          message: expect.stringContaining('istiod cannot fetch it'),
+          fix: expect.stringContaining('PILOT_JWT_ENABLE_REMOTE_JWKS=envoy'),
+        }),
+      ]);
+    });
+
+    it('GIVEN the proxies fetch (the installed mesh) WHEN the JWKS path admits the verifying workload over mTLS THEN nothing is flagged, STRICT or not', () => {
+      expect(mw015(ra + certsFrom('cluster.local/ns/shop/sa/api'))).toEqual([]);
+    });
+
+    it('GIVEN the proxies fetch WHEN the JWKS path admits only another identity THEN it is an error naming the refused proxy and its principal', () => {
+      expect(mw015(ra + certsFrom('cluster.local/ns/shop/sa/other'))).toEqual([
+        expect.objectContaining({
+          severity: 'error',
+          object: 'RequestAuthentication shop/jwt',
+          message: expect.stringMatching(/refused for \[api: deny .*every token there gets 401/),
+          fix: 'allow GET /certs on port 8080 of api from [cluster.local/ns/shop/sa/api]',
+        }),
+      ]);
+    });
   });
 });

@@ -27,15 +27,37 @@ describe('mesh settings', () => {
       pathNormalization: 'BASE',
       trustDomain: 'corp.example',
       trustDomainAliases: ['old'],
+      jwksFetch: 'istiod',
     });
     expect(meshSettingsOf('', 'empty.yaml')).toEqual(ISTIO_DEFAULT_MESH);
   });
+
+  it.each([
+    ['envoy', 'envoy'],
+    ['hybrid', 'hybrid'],
+    ['true', 'hybrid'],
+    ['false', 'istiod'],
+    ['istiod', 'istiod'],
+    ['Envoy', 'istiod'],
+    [undefined, 'istiod'],
+  ])(
+    "GIVEN an IstioOperator with PILOT_JWT_ENABLE_REMOTE_JWKS=%s THEN the JWKS fetcher is %s, as istiod's ConvertToJwksFetchMode reads it",
+    (value, fetch) => {
+      const env = value === undefined ? '{}' : `{ PILOT_JWT_ENABLE_REMOTE_JWKS: '${value}' }`;
+      const text = `kind: IstioOperator\nspec:\n  values: { pilot: { env: ${env} } }\n`;
+      expect(meshSettingsOf(text, 'op.yaml').jwksFetch).toBe(fetch);
+    },
+  );
 
   it.each([
     ['pathNormalization: { normalization: DECODE }', '"DECODE" is not one of BASE'],
     ['trustDomain: 7', 'trustDomain must be a non-empty string, got 7'],
     ['trustDomainAliases: a', 'trustDomainAliases must be a list of strings'],
     ['a: [', 'm.yaml: not YAML'],
+    [
+      'kind: IstioOperator\nspec: { values: { pilot: { env: { PILOT_JWT_ENABLE_REMOTE_JWKS: [envoy] } } } }',
+      'values.pilot.env.PILOT_JWT_ENABLE_REMOTE_JWKS must be a string, got ["envoy"]',
+    ],
   ])('refuses %s naming the field', (text, message) => {
     expect(() => meshSettingsOf(text, 'm.yaml')).toThrow(message);
   });

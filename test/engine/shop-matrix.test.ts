@@ -7,6 +7,7 @@ import {
   matrix,
   mismatches,
 } from '../../policies/engine/index.js';
+import { ISTIO_DEFAULT_MESH } from '../../policies/engine/mesh.js';
 
 // The synthesized shop (`npm run synth` → dist/). This suite needs dist/ to exist.
 const DIST = join(process.cwd(), 'dist');
@@ -22,20 +23,30 @@ describe('the synthesized shop (dist/)', () => {
     expect(lint(manifests()).filter((f) => f.severity === 'error')).toEqual([]);
   });
 
-  it('has exactly the one known warning: Keycloak PERMISSIVE for the JWKS fetch', () => {
-    // auth/keycloak names caller principals on a port that stays PERMISSIVE so that
-    // istiod (no sidecar) can fetch the JWKS (see the meshward.io/reason annotation).
-    // Any other warning is new and needs a look.
+  it('lints with no error and no warning in the mesh the project installs', () => {
+    // Red-team M4: the proxies fetch the JWKS over mTLS, so Keycloak's port is STRICT and the
+    // old MW002 warning (caller principals on a PERMISSIVE port) is gone.
     expect(
       lint(manifests())
-        .filter((f) => f.severity === 'warning')
+        .filter((f) => f.severity !== 'info')
         .map((f) => `${f.code} ${f.object}`),
-    ).toEqual(['MW002 AuthorizationPolicy auth/keycloak']);
+    ).toEqual([]);
+  });
+
+  it("in Istio's default mesh (istiod fetches the JWKS in plaintext) reports that every token would get 401", () => {
+    expect(
+      lint(manifests(), { mesh: ISTIO_DEFAULT_MESH })
+        .filter((f) => f.severity === 'error')
+        .map((f) => `${f.code} ${f.object}`),
+    ).toEqual([
+      'MW015 RequestAuthentication istio-system/meshward-gateway-jwt',
+      'MW015 RequestAuthentication shop/jwt',
+    ]);
   });
 
   it('has no cell where the mesh differs from the meshward.io/routes intent', () => {
-    // The gateway's IP allowlist admits private ranges only (a kind lab), so the
-    // internet client is modeled from a private address; see the next test.
+    // The gateway's IP allowlist admits the office network and port-forward, so the internet
+    // client is modeled from the office; see the next test.
     expect(mismatches(matrix(manifests(), { clientIp: '192.168.1.10' }))).toEqual([]);
   });
 
@@ -83,13 +94,21 @@ describe('the NetworkPolicies of the synthesized shop in its matrix', () => {
     ).toMatchObject({ outcome: 'deny', status: 403 }); // through the network: the mesh wants a token
   });
 
-  it('GIVEN the JWKS route open to every caller WHEN a NetworkPolicy refuses a caller THEN the intent is "any" (the network decides), and the gateway still gets the keys', () => {
+  it('GIVEN the JWKS fetched by the verifying proxies (red-team M4) THEN each of them gets the keys over mTLS, and a plaintext caller and a workload that verifies no token do not', () => {
     const certs = '/realms/shop/protocol/openid-connect/certs';
-    expect(cell('auth/keycloak', 'GET', certs, 'shop/order-service')).toMatchObject({
-      outcome: 'unreachable',
-      intended: 'any',
-    });
+    for (const verifier of ['shop/order-service', 'shop/payment-service', 'shop/shop-web']) {
+      expect(cell('auth/keycloak', 'GET', certs, verifier)).toMatchObject({
+        outcome: 'allow',
+        intended: 'allow',
+      });
+    }
     expect(cell('auth/keycloak', 'GET', certs, 'internet (gateway)')?.outcome).toBe('allow');
+    for (const other of ['plaintext', 'ratelimit/ratelimit']) {
+      expect(cell('auth/keycloak', 'GET', certs, other)).toMatchObject({
+        outcome: 'unreachable',
+        intended: 'deny',
+      });
+    }
   });
 
   it('says what X means under the table', () => {

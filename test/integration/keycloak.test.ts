@@ -148,6 +148,45 @@ describe('Keycloak with the dist/ realm', () => {
     expect(issuers).toEqual([discovery.issuer]);
   });
 
+  // Red-team L5: KC_PROXY_TRUSTED_ADDRESSES of dist/ is the sidecar's inbound address.
+  test.each([
+    ['127.0.0.1 (not the sidecar)', '127.0.0.1', false],
+    ["127.0.0.6 (the sidecar's inbound address)", '127.0.0.6', true],
+  ])(
+    'GIVEN a request from %s with X-Forwarded-Host evil.example.com WHEN the discovery document is fetched THEN Keycloak believes the header only from the sidecar',
+    async (_name, localAddress, believed) => {
+      const url = new URL(
+        `${shop.keycloak.url}/realms/${shop.realm.realm}/.well-known/openid-configuration`,
+      );
+      const body = await new Promise<string>((resolve, reject) => {
+        const req = httpRequest(
+          url,
+          {
+            localAddress,
+            headers: {
+              'x-forwarded-host': 'evil.example.com',
+              'x-forwarded-proto': 'https',
+              'x-forwarded-for': '6.6.6.6',
+            },
+          },
+          (res) => {
+            let text = '';
+            res.setEncoding('utf8');
+            res.on('data', (chunk: string) => (text += chunk));
+            res.on('end', () => {
+              resolve(text);
+            });
+          },
+        );
+        req.on('error', reject);
+        req.end();
+      });
+      const { jwks_uri: jwks } = JSON.parse(body) as { jwks_uri: string };
+      expect(jwks.startsWith('https://evil.example.com/')).toBe(believed);
+      if (!believed) expect(jwks.startsWith(shop.keycloak.url)).toBe(true);
+    },
+  );
+
   test('GIVEN the imported realm WHEN its JWKS is fetched THEN it holds a signing key', async () => {
     const response = await fetch(jwksUri(shop.endpoint));
     const jwks = (await response.json()) as { keys: { use?: string }[] };

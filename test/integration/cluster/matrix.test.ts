@@ -16,9 +16,9 @@ import {
   summaryHeaders,
 } from '../components/gateway-client.js';
 import {
-  inNode,
   inProbe,
   kubectl,
+  localCluster,
   removeProbeOwners,
   requireLocalCluster,
   startProbe,
@@ -60,8 +60,11 @@ interface Matrix {
   readonly callers: readonly MatrixCaller[];
 }
 
-/** The client address the gateway sees for requests from the node: the pod bridge's own. */
-const NODE_CLIENT_IP = '10.244.0.1';
+/**
+ * The address the gateway sees for a process on the node calling its ClusterIP: kube-proxy
+ * masquerades it to the pod bridge's own.
+ */
+const NODE_BRIDGE_IP = '10.244.0.1';
 
 let client: GatewayClient;
 let cachedTokens: Map<string, string | undefined> | undefined;
@@ -206,7 +209,7 @@ afterAll(() => {
 
 describe('the access matrix on the live mesh', () => {
   test('GIVEN the matrix of dist/ and real tokens for its principals WHEN every cell whose caller can be a pod is sent for real THEN the live outcome equals the matrix outcome, cell by cell', () => {
-    const matrix = matrixFor(NODE_CLIENT_IP);
+    const matrix = matrixFor(localCluster.officeIp);
     const tokens = realTokens(matrix.principals);
     cachedTokens = tokens;
     const urls = serviceUrls();
@@ -221,7 +224,8 @@ describe('the access matrix on the live mesh', () => {
     for (const caller of matrix.callers) {
       const list = byCaller.get(caller.name) ?? [];
       if (caller.kind === 'gateway') {
-        // From the node, as an internet client: TLS to the gateway with the service's public host.
+        // An internet client from the office address (inside the allowlist), through the
+        // NodePort: TLS to the gateway with the service's public host.
         for (const { index, cell } of list) {
           const host = hostAtGateway(cell.service);
           const sni = tlsHosts.includes(host) ? host : (tlsHosts.at(0) ?? host);
@@ -304,51 +308,76 @@ describe('the access matrix on the live mesh', () => {
     expect(cells.length).toBeGreaterThan(1000);
   }, 900_000);
 
-  test('GIVEN an internet client from an address outside the gateway IP allowlist (203.0.113.7) WHEN every gateway cell is sent from it THEN the live outcome equals the matrix for that address, which refuses it everywhere', () => {
-    const outside = '203.0.113.7';
-    const matrix = matrixFor(outside);
+  /** Every gateway cell with a real token, sent FROM a client; the cells that disagree with MATRIX. */
+  function gatewayDisagreements(
+    matrix: Matrix,
+    from: GatewayClient,
+  ): { cells: Cell[]; disagreements: string[] } {
     const tokens = cachedTokens ?? realTokens(matrix.principals);
     const tlsHosts = gatewayTlsHosts();
     const gatewayCaller = matrix.callers.find((c) => c.kind === 'gateway')?.name;
     const cells = matrix.cells.filter(
       (cell) => cell.caller === gatewayCaller && tokens.has(cell.principal),
     );
-    // The address lives on the node namespace's loopback: packets to it never leave the namespace.
-    // Sent to the gateway pod itself: through the Service's ClusterIP kube-proxy masquerades a
-    // source outside the cluster CIDR to the node's bridge address, which the allowlist admits
-    // (red-team M2; the gateway must be exposed with externalTrafficPolicy Local).
-    const direct = new GatewayClient({ pod: true });
-    inNode('ip', ['addr', 'add', `${outside}/32`, 'dev', 'lo']);
     const disagreements: string[] = [];
-    try {
-      for (const cell of cells) {
-        const host = hostAtGateway(cell.service);
-        const sni = tlsHosts.includes(host) ? host : (tlsHosts.at(0) ?? host);
-        const answer = direct.request(
-          cell.method,
-          sni,
-          host,
-          cell.path,
-          tokens.get(cell.principal),
-          outside,
+    for (const cell of cells) {
+      const host = hostAtGateway(cell.service);
+      const sni = tlsHosts.includes(host) ? host : (tlsHosts.at(0) ?? host);
+      const answer = from.request(cell.method, sni, host, cell.path, tokens.get(cell.principal));
+      const got = outcomeOf(answer);
+      if (got !== cell.outcome) {
+        disagreements.push(
+          `${cell.service} ${cell.method} ${cell.path} | ${cell.principal}: matrix ${cell.outcome}, live ${got} ${answer.code} ${answer.body}`,
         );
-        const got = outcomeOf(answer);
-        if (got !== cell.outcome) {
-          disagreements.push(
-            `${cell.service} ${cell.method} ${cell.path} | ${cell.principal}: matrix ${cell.outcome}, live ${got} ${answer.code} ${answer.body}`,
-          );
-        }
       }
+    }
+    return { cells, disagreements };
+  }
+
+  test('GIVEN an internet client from an address outside the gateway IP allowlist WHEN every gateway cell is sent from it through the NodePort THEN the live outcome equals the matrix for that address, which refuses it everywhere', () => {
+    const outside = localCluster.outsideIp;
+    const matrix = matrixFor(outside);
+    const direct = new GatewayClient({ source: outside });
+    let result: { cells: Cell[]; disagreements: string[] };
+    try {
+      result = gatewayDisagreements(matrix, direct);
     } finally {
-      inNode('ip', ['addr', 'del', `${outside}/32`, 'dev', 'lo']);
       direct.close();
     }
     process.stdout.write(
-      `compared ${String(cells.length)} gateway cells from ${outside}; ${String(disagreements.length)} disagree\n`,
+      `compared ${String(result.cells.length)} gateway cells from ${outside}; ${String(result.disagreements.length)} disagree\n`,
     );
-    expect(disagreements).toEqual([]);
-    expect(cells.length).toBeGreaterThan(100);
-    expect(cells.every((cell) => cell.outcome !== 'allow')).toBe(true);
+    expect(result.disagreements).toEqual([]);
+    expect(result.cells.length).toBeGreaterThan(100);
+    expect(result.cells.every((cell) => cell.outcome !== 'allow')).toBe(true);
+  }, 600_000);
+
+  // Red-team M2: with externalTrafficPolicy Cluster every client took on a node address, which
+  // the old allowlist (all of 10/8, 172.16/12, 192.168/16) admitted. The Service now keeps
+  // client addresses (Local), and the allowlist leaves the cluster's own ranges out.
+  test('GIVEN the gateway Service and a client the cluster rewrites (a process on the node calling the ClusterIP, SNATed to the pod bridge address) WHEN every gateway cell is sent THEN the Service is externalTrafficPolicy Local and the rewritten client is refused everywhere, as the matrix for that address says', () => {
+    const policy = kubectl([
+      '-n',
+      'istio-system',
+      'get',
+      'service/istio-ingressgateway',
+      '-o',
+      'jsonpath={.spec.externalTrafficPolicy}',
+    ]);
+    expect(policy).toBe('Local');
+    const matrix = matrixFor(NODE_BRIDGE_IP);
+    const node = new GatewayClient({ via: 'node' });
+    let result: { cells: Cell[]; disagreements: string[] };
+    try {
+      result = gatewayDisagreements(matrix, node);
+    } finally {
+      node.close();
+    }
+    process.stdout.write(
+      `compared ${String(result.cells.length)} gateway cells from the node (${NODE_BRIDGE_IP} after SNAT); ${String(result.disagreements.length)} disagree\n`,
+    );
+    expect(result.disagreements).toEqual([]);
+    expect(result.cells.every((cell) => cell.outcome !== 'allow')).toBe(true);
   }, 600_000);
 });
 

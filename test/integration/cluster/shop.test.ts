@@ -283,4 +283,90 @@ describe('the shop on a real cluster with a real mesh', () => {
     expect(result.stderr).not.toContain('FAIL');
     expect(result.status).toBe(0);
   }, 300_000);
+
+  // Red-team L5: Keycloak believed a client's own X-Forwarded-* (its left-most address went
+  // into the session; X-Forwarded-Host rewrote the discovery document's endpoints).
+  test("GIVEN an internet client that sends its own X-Forwarded-For, -Host and -Port WHEN it reads Keycloak's discovery document and logs in through the gateway THEN the endpoints are on the public host and Keycloak records the session at the client's real address", () => {
+    const spoofed = [
+      'X-Forwarded-For: 6.6.6.6',
+      'X-Forwarded-Host: evil.example.com',
+      'X-Forwarded-Port: 8443',
+      'Forwarded: for=6.6.6.6;host=evil.example.com',
+    ];
+    const client = new GatewayClient({ headers: spoofed });
+    let discovery: Record<string, unknown>;
+    try {
+      discovery = JSON.parse(
+        client.curl(['https://auth.shop.example.com/realms/shop/.well-known/openid-configuration']),
+      ) as Record<string, unknown>;
+      const user = 'alice';
+      client.pkceToken(
+        user,
+        secretValue('auth', 'keycloak-demo-users', `${user}-password`),
+        'shop-web',
+      );
+    } finally {
+      client.close();
+    }
+    for (const key of ['issuer', 'jwks_uri', 'token_endpoint', 'authorization_endpoint']) {
+      expect(String(discovery[key])).toMatch(
+        /^https:\/\/auth\.shop\.example\.com\/realms\/shop(\/|$)/,
+      );
+    }
+    // Keycloak's own view, through its Admin API on the pod's loopback (no sidecar on the way).
+    const sessions = keycloakAdmin('alice');
+    process.stdout.write(`alice's sessions are at ${JSON.stringify(sessions)}\n`);
+    expect(sessions).toContain(localCluster.officeIp);
+    expect(sessions).not.toContain('6.6.6.6');
+  }, 300_000);
 });
+
+/**
+ * The addresses of USER's sessions in the shop realm, as Keycloak's Admin API reports them: asked
+ * from inside the Keycloak pod's network namespace on its loopback (the sidecar never sees it),
+ * with the bootstrap admin of the Secret the cluster scripts created.
+ */
+function keycloakAdmin(user: string): string[] {
+  const pod = pods('auth', 'app=keycloak').find((p) => p.status.phase === 'Running');
+  const id = pod?.status.containerStatuses?.find((c) => c.name === 'keycloak')?.containerID;
+  const pid = id === undefined ? undefined : containerPids(id).at(0);
+  if (pid === undefined) throw new Error('no running Keycloak container');
+  const curl = (args: readonly string[]): string => {
+    const r = spawnSync(
+      'nsenter',
+      [`--net=/proc/${String(pid)}/ns/net`, 'curl', '-sf', '--max-time', '20', ...args],
+      {
+        encoding: 'utf8',
+      },
+    );
+    if (r.status !== 0)
+      throw new Error(`curl ${args.at(-1) ?? ''} failed (${String(r.status)}): ${r.stderr}`);
+    return r.stdout;
+  };
+  const base = 'http://127.0.0.1:8080';
+  const token = (
+    JSON.parse(
+      curl([
+        '-d',
+        'grant_type=password',
+        '-d',
+        'client_id=admin-cli',
+        '--data-urlencode',
+        `username=${secretValue('auth', 'keycloak-bootstrap-admin', 'username')}`,
+        '--data-urlencode',
+        `password=${secretValue('auth', 'keycloak-bootstrap-admin', 'password')}`,
+        `${base}/realms/master/protocol/openid-connect/token`,
+      ]),
+    ) as { access_token: string }
+  ).access_token;
+  const auth = ['-H', `Authorization: Bearer ${token}`];
+  const users = JSON.parse(
+    curl([...auth, `${base}/admin/realms/shop/users?exact=true&username=${user}`]),
+  ) as { id: string }[];
+  const userId = users.at(0)?.id;
+  if (userId === undefined) throw new Error(`the shop realm has no user ${user}`);
+  const sessions = JSON.parse(
+    curl([...auth, `${base}/admin/realms/shop/users/${userId}/sessions`]),
+  ) as { ipAddress: string }[];
+  return sessions.map((s) => s.ipAddress);
+}

@@ -1,6 +1,7 @@
 /**
  * A client of the single-node cluster's ingress gateway, as an internet client is: curl from the
- * cluster's network namespace to the gateway's ClusterIP, TLS with the public host names, and real
+ * internet namespace to the gateway Service's NodePort on the node (externalTrafficPolicy Local
+ * keeps the client's address), TLS with the public host names, and real
  * tokens from the in-cluster Keycloak (authorization code + PKCE through its login form, client
  * credentials), the demo users' passwords and client secrets read from the Secrets of dist/.
  */
@@ -8,7 +9,7 @@ import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { inNode, kubectl } from './local-cluster.js';
+import { inInternet, inNode, kubectl, localCluster } from './local-cluster.js';
 
 const REALM = 'https://auth.shop.example.com/realms/shop';
 const TOKEN_URL = `${REALM}/protocol/openid-connect/token`;
@@ -77,26 +78,44 @@ export function outcomeOf(answer: GatewayAnswer): string {
 export class GatewayClient {
   readonly address: string;
   readonly port: number;
+  /** the address the client sends from (`request`'s SOURCE overrides it) */
+  readonly source: string | undefined;
+  private readonly via: 'internet' | 'node';
+  private readonly headers: readonly string[];
   private readonly work = mkdtempSync(join(tmpdir(), 'meshward-gateway-'));
   private jars = 0;
 
   /**
-   * Through the gateway Service's ClusterIP (port 443) by default; `{ pod: true }` connects to
-   * the gateway pod itself (port 8443), as a load balancer with externalTrafficPolicy Local
-   * delivers: kube-proxy then rewrites no client address.
+   * From the internet namespace to the gateway Service's NodePort for 443, from the office
+   * address (inside dist/'s IP allowlist) by default. `{ via: 'node' }` connects from the
+   * node's own namespace to the Service's ClusterIP, as a pod or a process on a node does:
+   * kube-proxy then rewrites the client to the node's bridge address.
    */
-  constructor(options: { pod?: boolean } = {}) {
+  constructor(
+    options: {
+      via?: 'internet' | 'node';
+      source?: string;
+      /** `Name: value` headers sent with every request, the login's too */
+      headers?: readonly string[];
+    } = {},
+  ) {
+    this.via = options.via ?? 'internet';
+    this.headers = options.headers ?? [];
     const get = (what: string, path: string) =>
       kubectl(['-n', 'istio-system', 'get', what, '-o', `jsonpath=${path}`]);
-    if (options.pod === true) {
-      this.address = get(
-        'pods',
-        '{.items[?(@.metadata.labels.istio=="ingressgateway")].status.podIP}',
+    if (this.via === 'internet') {
+      this.address = localCluster.nodeIp;
+      this.port = Number(
+        get('service/istio-ingressgateway', '{.spec.ports[?(@.port==443)].nodePort}'),
       );
-      this.port = 8443;
+      this.source = options.source ?? localCluster.officeIp;
     } else {
       this.address = get('service/istio-ingressgateway', '{.spec.clusterIP}');
       this.port = 443;
+      this.source = options.source;
+    }
+    if (!Number.isInteger(this.port) || this.port <= 0) {
+      throw new Error(`the gateway Service has no port for 443 (${String(this.port)})`);
     }
   }
 
@@ -105,13 +124,16 @@ export class GatewayClient {
   }
 
   /** curl with every host name sent to the gateway; stdout. */
-  curl(args: readonly string[]): string {
-    return inNode('curl', [
+  curl(args: readonly string[], source = this.source): string {
+    const run = this.via === 'internet' ? inInternet : inNode;
+    return run('curl', [
       '-sk',
       '--max-time',
       '10',
       '--connect-to',
       `::${this.address}:${String(this.port)}`,
+      ...(source === undefined ? [] : ['--interface', source]),
+      ...this.headers.flatMap((h) => ['-H', h]),
       ...args,
     ]).stdout;
   }
@@ -119,8 +141,8 @@ export class GatewayClient {
   /**
    * One request at https://SNI/PATH with the Host header HOST (an internet client can only
    * name a server name the gateway serves in TLS, but any Host). A 429 from the gateway's rate
-   * limits is waited out and retried. SOURCE: the client address to send from (an address of
-   * the cluster's network namespace).
+   * limits is waited out and retried. SOURCE: the client address to send from instead (an
+   * address of the client's namespace).
    */
   request(
     method: string,
@@ -138,8 +160,7 @@ export class GatewayClient {
       const args = ['-D', headers, '-o', body, '-w', '%{http_code}', '-H', `Host: ${host}`];
       args.push(...(method === 'HEAD' ? ['--head'] : ['-X', method]));
       if (token !== undefined) args.push('-H', `Authorization: Bearer ${token}`);
-      if (source !== undefined) args.push('--interface', source);
-      const code = this.curl([...args, `https://${sni}${path}`]).trim();
+      const code = this.curl([...args, `https://${sni}${path}`], source ?? this.source).trim();
       const answer = {
         code,
         body:

@@ -68,6 +68,12 @@ export interface KeycloakOptions {
    * @default - none
    */
   readonly proxyHeaders?: string;
+  /**
+   * The only peers whose forwarding headers count (`--proxy-trusted-addresses`), as the
+   * deployment sets KC_PROXY_TRUSTED_ADDRESSES (its sidecar's inbound address).
+   * @default - every peer
+   */
+  readonly proxyTrustedAddresses?: string;
 }
 
 /** realms: file name -> realm JSON text, imported with --import-realm. */
@@ -101,6 +107,9 @@ export async function startKeycloak(
         ? []
         : [`--hostname=${options.hostname}`, '--hostname-backchannel-dynamic=true']),
       ...(options.proxyHeaders === undefined ? [] : [`--proxy-headers=${options.proxyHeaders}`]),
+      ...(options.proxyTrustedAddresses === undefined
+        ? []
+        : [`--proxy-trusted-addresses=${options.proxyTrustedAddresses}`]),
     ],
     {
       env: {

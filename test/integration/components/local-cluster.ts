@@ -30,6 +30,11 @@ function name(key: string): string {
 export const localCluster = {
   dir: process.env.MESHWARD_LOCAL_DIR ?? '/var/tmp/meshward-local',
   netns: name('LOCAL_NETNS'),
+  /** the internet clients' namespace: OFFICE_IP inside the gateway allowlist, OUTSIDE_IP not */
+  internet: name('LOCAL_INTERNET'),
+  nodeIp: name('LOCAL_NODE_IP'),
+  officeIp: name('LOCAL_OFFICE_IP'),
+  outsideIp: name('LOCAL_OUTSIDE_IP'),
   context: name('LOCAL_CONTEXT'),
   cgroup: name('LOCAL_CGROUP'),
   nodeName: name('LOCAL_NODE_NAME'),
@@ -48,13 +53,37 @@ export function requireLocalCluster(): void {
   }
 }
 
+interface RunOptions {
+  input?: string;
+  env?: NodeJS.ProcessEnv;
+  timeoutMs?: number;
+}
+
 /** Runs a command in the cluster's network namespace. */
 export function inNode(
   command: string,
   args: readonly string[],
-  options: { input?: string; env?: NodeJS.ProcessEnv; timeoutMs?: number } = {},
+  options: RunOptions = {},
 ): SpawnSyncReturns<string> {
-  return spawnSync('nsenter', [`--net=/run/netns/${localCluster.netns}`, command, ...args], {
+  return inNetns(localCluster.netns, command, args, options);
+}
+
+/** Runs a command as an internet client: in the namespace whose only route is the node. */
+export function inInternet(
+  command: string,
+  args: readonly string[],
+  options: RunOptions = {},
+): SpawnSyncReturns<string> {
+  return inNetns(localCluster.internet, command, args, options);
+}
+
+function inNetns(
+  netns: string,
+  command: string,
+  args: readonly string[],
+  options: RunOptions,
+): SpawnSyncReturns<string> {
+  return spawnSync('nsenter', [`--net=/run/netns/${netns}`, command, ...args], {
     encoding: 'utf8',
     input: options.input,
     env: options.env ?? process.env,

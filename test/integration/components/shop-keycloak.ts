@@ -99,9 +99,11 @@ export async function startShopKeycloak(options: ShopKeycloakOptions = {}): Prom
   if (redirectUri === undefined) throw new Error(`${webClient.clientId} has no redirect URI`);
 
   const proxyHeaders = keycloakEnv.get('KC_PROXY_HEADERS');
+  const proxyTrustedAddresses = keycloakEnv.get('KC_PROXY_TRUSTED_ADDRESSES');
   const keycloak = await startKeycloak(realms, {
     hostname: publicUrl,
     ...(proxyHeaders === undefined ? {} : { proxyHeaders }),
+    ...(proxyTrustedAddresses === undefined ? {} : { proxyTrustedAddresses }),
   });
   const endpoint: RealmEndpoint = { url: keycloak.url, publicUrl, realm: realm.realm };
   const passwordOf = (user: RealmJsonUser): string => {

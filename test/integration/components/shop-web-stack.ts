@@ -38,6 +38,9 @@ import { run, runDir } from './process.js';
 
 export { AUTH_HOST, SHOP_HOST };
 
+/** Istio's InboundPassthroughBindIpv4: where a sidecar's connections to its own app come from. */
+const SIDECAR_INBOUND_ADDRESS = '127.0.0.6';
+
 export interface Edge {
   /** The HTTP proxy the browser uses (`proxy: { server }`). */
   readonly proxyUrl: string;
@@ -121,6 +124,10 @@ export async function startEdge(backends: EdgeBackends): Promise<Edge> {
       {
         method: req.method,
         agent,
+        // From the address a sidecar connects to its app from: Keycloak believes the forwarded
+        // headers only from there (KC_PROXY_TRUSTED_ADDRESSES), and they are the edge's own,
+        // as the gateway writes its own (red-team L5).
+        localAddress: SIDECAR_INBOUND_ADDRESS,
         headers: {
           ...endToEnd(req.headers),
           'x-forwarded-for': req.socket.remoteAddress ?? '127.0.0.1',
