@@ -120,7 +120,9 @@ export class MeshService extends Construct implements IMeshService {
   private readonly owner: string;
 
   constructor(scope: Construct, id: string, props: MeshServiceProps) {
-    super(scope, id);
+    // The name first: an empty one (the id by default) would fail as constructs' own
+    // "Only root constructs may have an empty ID", naming neither the prop nor the value.
+    super(scope, checkedId(id, props));
     const name = props.name ?? id;
     this.owner = `MeshService '${name}'`;
     this.serviceName = validateName(this.owner, 'name', name);
@@ -156,6 +158,11 @@ export class MeshService extends Construct implements IMeshService {
       encodeRoutes(this.routeList.map((r) => describeRoute(r, this.issuer))),
     );
     const intentEnv = (props.intentEnv ?? true) ? this.intentEnv() : {};
+    if (props.env?.PORT !== undefined) {
+      throw new Error(
+        `${this.owner}: env 'PORT' (${JSON.stringify(props.env.PORT)}) is set by the construct from 'port' (${this.port}); set 'port' instead (the probes and the Service use it)`,
+      );
+    }
     for (const variable of Object.keys(intentEnv)) {
       if (props.env?.[variable] !== undefined) {
         throw new Error(
@@ -331,4 +338,11 @@ export class MeshService extends Construct implements IMeshService {
     );
     return [{ from, ports: [{ port: k8s.IntOrString.fromNumber(this.port), protocol: 'TCP' }] }];
   }
+}
+
+/** The construct id, once the name it defaults to is known to be valid. */
+function checkedId(id: string, props: MeshServiceProps): string {
+  const name = props.name ?? id;
+  validateName(`MeshService '${name}'`, 'name', name);
+  return id;
 }

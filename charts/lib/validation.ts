@@ -65,6 +65,13 @@ export function compilePath(owner: string, path: string): string {
   if (path.includes('//'))
     fail("must not contain '//' (only merged by MERGE_SLASHES normalization)");
   if (/\s/.test(path)) fail('must not contain white space');
+  // eslint-disable-next-line no-control-regex -- the check is for control characters
+  const control = /[\u0000-\u001f\u007f]/.exec(path);
+  if (control) {
+    fail(
+      `must not contain the control character U+${control[0].charCodeAt(0).toString(16).toUpperCase().padStart(4, '0')} (a request line cannot carry it, so the rule would never match)`,
+    );
+  }
   const segments = path.split('/').slice(1);
   if (segments.some((s) => s === '.' || s === '..')) fail("must not contain '.' or '..' segments");
 

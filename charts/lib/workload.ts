@@ -124,7 +124,7 @@ function renderEnv(where: string, env: Readonly<Record<string, EnvValue>>): k8s.
     .map((name) => {
       const value = env[name];
       if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(name))
-        throw new Error(`env name '${name}' is not a valid variable name`);
+        throw new Error(`${where}: env name '${name}' is not a valid variable name`);
       if (typeof value === 'string') {
         if (SECRET_ENV_NAME.test(name)) {
           throw new Error(
