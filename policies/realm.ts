@@ -150,5 +150,8 @@ export const shopKeycloak: KeycloakProps = {
   ...SHOP_KEYCLOAK_LOCATION,
   mode: 'dev',
   realm: shopRealm,
+  // A keycloak.conf file, not environment variables (red-team L8; the cluster scripts write
+  // the key beside `username` and `password`).
+  bootstrapAdmin: { secretName: 'keycloak-bootstrap-admin', configKey: 'keycloak.conf' },
   tokenCallers: [MeshIdentity.fromServiceAccount('shop', 'payment-reconciler')],
 };

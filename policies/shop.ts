@@ -107,7 +107,12 @@ export const shop: SystemIntent = {
       env: {
         TOKEN_URL: SHOP_TOKEN_URL,
         CLIENT_ID: 'payment-reconciler',
-        CLIENT_SECRET: { secretName: 'payment-reconciler-oauth', key: 'client-secret' },
+        // A file, never an environment variable (red-team L8).
+        CLIENT_SECRET_FILE: {
+          secretName: 'payment-reconciler-oauth',
+          key: 'client-secret',
+          file: true,
+        },
         PAYMENT_SERVICE_URL: 'http://payment-service.shop.svc.cluster.local:8080',
       },
     },

@@ -117,14 +117,19 @@ export interface KeycloakProps extends KeycloakLocation {
   /** A PostgreSQL StatefulSet made in the chart (`production` mode only). @default - none */
   readonly inChartDatabase?: KeycloakInChartDatabase;
   /**
-   * The Secret holding the temporary bootstrap admin of the `master` realm
-   * (`KC_BOOTSTRAP_ADMIN_USERNAME` / `KC_BOOTSTRAP_ADMIN_PASSWORD`).
+   * The Secret holding the temporary bootstrap admin of the `master` realm: its `usernameKey`
+   * and `passwordKey` as `KC_BOOTSTRAP_ADMIN_USERNAME` / `KC_BOOTSTRAP_ADMIN_PASSWORD`, or,
+   * with `configKey`, a key holding a `keycloak.conf` with the lines
+   * `bootstrap-admin-username=...` and `bootstrap-admin-password=...`: mounted as a file and
+   * named by `KC_CONFIG_FILE`, so the credentials never enter Keycloak's environment (other
+   * options stay environment variables, which take precedence over the file).
    * @default { secretName: 'keycloak-bootstrap-admin', usernameKey: 'username', passwordKey: 'password' }
    */
   readonly bootstrapAdmin?: {
     readonly secretName: string;
     readonly usernameKey?: string;
     readonly passwordKey?: string;
+    readonly configKey?: string;
   };
   /** @default KEYCLOAK_IMAGE */
   readonly image?: string;
@@ -334,15 +339,26 @@ export class Keycloak extends Construct implements IJwtIssuer {
     });
 
     const admin = props.bootstrapAdmin ?? { secretName: 'keycloak-bootstrap-admin' };
+    if (admin.configKey !== undefined && (admin.usernameKey ?? admin.passwordKey) !== undefined) {
+      throw new Error(
+        `${this.owner}: 'bootstrapAdmin' gives 'configKey' ('${admin.configKey}') and 'usernameKey'/'passwordKey': the file holds both, give one or the other`,
+      );
+    }
+    const adminEnv: Record<string, EnvValue> =
+      admin.configKey === undefined
+        ? {
+            KC_BOOTSTRAP_ADMIN_USERNAME: {
+              secretName: admin.secretName,
+              key: admin.usernameKey ?? 'username',
+            },
+            KC_BOOTSTRAP_ADMIN_PASSWORD: {
+              secretName: admin.secretName,
+              key: admin.passwordKey ?? 'password',
+            },
+          }
+        : { KC_CONFIG_FILE: { secretName: admin.secretName, key: admin.configKey, file: true } };
     const env: Record<string, EnvValue> = {
-      KC_BOOTSTRAP_ADMIN_USERNAME: {
-        secretName: admin.secretName,
-        key: admin.usernameKey ?? 'username',
-      },
-      KC_BOOTSTRAP_ADMIN_PASSWORD: {
-        secretName: admin.secretName,
-        key: admin.passwordKey ?? 'password',
-      },
+      ...adminEnv,
       KC_HOSTNAME: this.publicUrl,
       KC_HOSTNAME_BACKCHANNEL_DYNAMIC: 'true',
       KC_HTTP_ENABLED: 'true',

@@ -6,9 +6,19 @@ export const DEFAULT_USER_ID = 10001;
 /**
  * A plain environment variable, a key of a Secret (never a secret value in the manifests), or
  * a field of the pod through the downward API (`metadata.annotations['meshward.io/routes']`).
+ *
+ * A Secret key with `file: true` never enters the environment: the key is mounted read-only at
+ * `SECRET_FILES_DIR/<secretName>/<key>` and the variable holds that path (name it `..._FILE`,
+ * the convention programs read). Prefer it wherever the program reads files: environment
+ * variables reach every child process, crash reports and `/proc/<pid>/environ`.
  */
 export type EnvValue =
-  string | { readonly secretName: string; readonly key: string } | { readonly fieldPath: string };
+  | string
+  | { readonly secretName: string; readonly key: string; readonly file?: boolean }
+  | { readonly fieldPath: string };
+
+/** Where `file: true` Secret keys are mounted, one folder per Secret. */
+export const SECRET_FILES_DIR = '/var/run/secrets/meshward';
 
 /** Resource requests/limits small enough for a kind or minikube node. */
 export interface WorkloadResources {
@@ -42,6 +52,7 @@ export function hardenedPodSpec(
   container: ContainerOptions,
   extra: Partial<k8s.PodSpec> = {},
 ): k8s.PodSpec {
+  const files = secretFiles(container.env);
   return {
     serviceAccountName,
     automountServiceAccountToken: false,
@@ -76,12 +87,44 @@ export function hardenedPodSpec(
           seccompProfile: { type: 'RuntimeDefault' },
         },
         ...container.probes,
-        volumeMounts: [{ name: 'tmp', mountPath: '/tmp' }],
+        volumeMounts: [
+          { name: 'tmp', mountPath: '/tmp' },
+          ...files.map((f) => ({ name: f.volume, mountPath: f.dir, readOnly: true })),
+        ],
       },
     ],
-    volumes: [{ name: 'tmp', emptyDir: { sizeLimit: k8s.Quantity.fromString('64Mi') } }],
+    volumes: [
+      { name: 'tmp', emptyDir: { sizeLimit: k8s.Quantity.fromString('64Mi') } },
+      ...files.map((f) => ({
+        name: f.volume,
+        // Group-readable: the pod's fsGroup is the container's user.
+        secret: {
+          secretName: f.secretName,
+          items: f.keys.map((key) => ({ key, path: key })),
+          defaultMode: 0o440,
+        },
+      })),
+    ],
     ...extra,
   };
+}
+
+/** The Secrets whose keys the env mounts as files (`file: true`), in a stable order. */
+function secretFiles(
+  env: Readonly<Record<string, EnvValue>>,
+): { secretName: string; keys: string[]; volume: string; dir: string }[] {
+  const bySecret = new Map<string, Set<string>>();
+  for (const value of Object.values(env)) {
+    if (typeof value === 'object' && 'secretName' in value && value.file === true) {
+      bySecret.set(value.secretName, (bySecret.get(value.secretName) ?? new Set()).add(value.key));
+    }
+  }
+  return [...bySecret.keys()].sort().map((secretName, i) => ({
+    secretName,
+    keys: [...(bySecret.get(secretName) ?? [])].sort(),
+    volume: `secret-files-${String(i)}`,
+    dir: `${SECRET_FILES_DIR}/${secretName}`,
+  }));
 }
 
 /** Sorted, so the manifests do not change when the intent lists variables in another order. */
@@ -135,6 +178,8 @@ function renderEnv(where: string, env: Readonly<Record<string, EnvValue>>): k8s.
       }
       if ('fieldPath' in value)
         return { name, valueFrom: { fieldRef: { fieldPath: value.fieldPath } } };
+      if (value.file === true)
+        return { name, value: `${SECRET_FILES_DIR}/${value.secretName}/${value.key}` };
       return { name, valueFrom: { secretKeyRef: { name: value.secretName, key: value.key } } };
     });
 }

@@ -101,10 +101,33 @@ ensure_secret() {
       --from-env-file=/dev/stdin >/dev/null
 }
 
+# ensure_keycloak_admin: the bootstrap admin's Secret, created when absent: `username` and
+# `password`, and the two again as the `keycloak.conf` Keycloak reads (KC_CONFIG_FILE), so they
+# never enter its environment. Values through stdin and a file descriptor, never the command line.
+ensure_keycloak_admin() {
+  local name=keycloak-bootstrap-admin password
+  if probe kubectl --context "${KCTX}" -n auth get secret "${name}"; then
+    if [[ "${DRY_RUN}" != "1" && -z "$(secret_value auth "${name}" keycloak.conf)" ]]; then
+      die "secret auth/${name} has no key keycloak.conf (an older script made it): delete it (kubectl -n auth delete secret ${name}) and run this again"
+    fi
+    log "secret auth/${name} exists: kept"
+    return 0
+  fi
+  show kubectl --context "${KCTX}" -n auth create secret generic "${name}" \
+    --from-env-file=/dev/stdin --from-file=keycloak.conf=/dev/fd/3 \
+    "(stdin: username=<redacted> password=<redacted>; fd 3: keycloak.conf)"
+  if [[ "${DRY_RUN}" == "1" ]]; then return 0; fi
+  password="$(random_value)"
+  printf 'username=admin\npassword=%s\n' "${password}" |
+    kubectl --context "${KCTX}" -n auth create secret generic "${name}" \
+      --from-env-file=/dev/stdin --from-file=keycloak.conf=/dev/fd/3 >/dev/null \
+      3< <(printf 'bootstrap-admin-username=admin\nbootstrap-admin-password=%s\n' "${password}")
+}
+
 # secret_value NAMESPACE NAME KEY: the decoded value, or nothing when absent.
 secret_value() {
   if [[ "${DRY_RUN}" == "1" ]]; then return 0; fi
-  kubectl --context "${KCTX}" -n "$1" get secret "$2" -o "jsonpath={.data.$3}" 2>/dev/null |
+  kubectl --context "${KCTX}" -n "$1" get secret "$2" -o "jsonpath={.data.${3//./\\.}}" 2>/dev/null |
     base64 -d 2>/dev/null || true
 }
 
@@ -128,7 +151,7 @@ ensure_tls_secret() {
 # create_secrets: every Secret the manifests reference (see policies/realm.ts), random values.
 create_secrets() {
   local client_secret entry
-  ensure_secret auth keycloak-bootstrap-admin username=admin "password=$(random_value)"
+  ensure_keycloak_admin
   ensure_secret auth keycloak-demo-users "alice-password=$(random_value)" \
     "admin-bob-password=$(random_value)"
   # The reconciler's client secret: one value in both namespaces (realm import and the job).

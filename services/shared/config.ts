@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import type { ClaimFormat, ClaimPath } from '../../contract/claims.js';
 import { decodeClaimPath, KEYCLOAK_ROLES_CLAIM } from '../../contract/claims.js';
 import { INTENT_ENV, parseClaimFormat } from '../../contract/intent-env.js';
@@ -66,6 +67,32 @@ export function requireEnv(env: Env, name: string): string {
   if (value === undefined || value === '') {
     throw new ConfigError(`environment variable ${name} is required but not set`);
   }
+  return value;
+}
+
+/**
+ * Reads a secret from the file `<NAME>_FILE` names (a mounted Secret key: meshward renders
+ * `file: true` Secret references so), else from the variable NAME itself; a trailing line
+ * break is dropped. Throws a ConfigError naming the variable (and the path), never the value.
+ */
+export function requireSecret(
+  env: Env,
+  name: string,
+  read: (path: string) => string = (path) => readFileSync(path, 'utf8'),
+): string {
+  const path = env[`${name}_FILE`]?.trim();
+  if (path === undefined || path === '') return requireEnv(env, name);
+  if (env[name] !== undefined) {
+    throw new ConfigError(`set ${name}_FILE or ${name}, not both`);
+  }
+  let value: string;
+  try {
+    value = read(path).replace(/\r?\n$/, '');
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code ?? (e as Error).message;
+    throw new ConfigError(`${name}_FILE '${path}' cannot be read (${code})`);
+  }
+  if (value.trim() === '') throw new ConfigError(`${name}_FILE '${path}' is empty`);
   return value;
 }
 

@@ -151,12 +151,24 @@ describe('Keycloak in dev mode (the shop on kind/minikube)', () => {
     });
   });
 
-  test('reads every secret through secretKeyRef, never a value', () => {
-    expect(env.KC_BOOTSTRAP_ADMIN_USERNAME).toEqual({
-      secretKeyRef: { name: 'keycloak-bootstrap-admin', key: 'username' },
+  test('reads every secret from a Secret, never a value: the bootstrap admin as a keycloak.conf file (red-team L8), the realm placeholders (which Keycloak reads only from the environment) through secretKeyRef', () => {
+    expect(env.KC_BOOTSTRAP_ADMIN_USERNAME).toBeUndefined();
+    expect(env.KC_BOOTSTRAP_ADMIN_PASSWORD).toBeUndefined();
+    expect(env.KC_CONFIG_FILE).toBe(
+      '/var/run/secrets/meshward/keycloak-bootstrap-admin/keycloak.conf',
+    );
+    expect(pod.volumes).toContainEqual({
+      name: 'secret-files-0',
+      secret: {
+        secretName: 'keycloak-bootstrap-admin',
+        items: [{ key: 'keycloak.conf', path: 'keycloak.conf' }],
+        defaultMode: 0o440,
+      },
     });
-    expect(env.KC_BOOTSTRAP_ADMIN_PASSWORD).toEqual({
-      secretKeyRef: { name: 'keycloak-bootstrap-admin', key: 'password' },
+    expect(container.volumeMounts).toContainEqual({
+      name: 'secret-files-0',
+      mountPath: '/var/run/secrets/meshward/keycloak-bootstrap-admin',
+      readOnly: true,
     });
     expect(env.SHOP_CLIENT_PAYMENT_RECONCILER_SECRET).toEqual({
       secretKeyRef: { name: 'payment-reconciler-oauth', key: 'client-secret' },
@@ -365,6 +377,31 @@ describe('the JWKS fetch (red-team M4)', () => {
   test("GIVEN jwksFetch 'both' THEN the synth fails naming the prop and the value", () => {
     expect(() => synth({ ...shopKeycloak, jwksFetch: 'both' as never })).toThrow(
       "Keycloak 'keycloak': 'jwksFetch' ('both') must be 'envoy' or 'istiod'",
+    );
+  });
+});
+
+describe('the bootstrap admin', () => {
+  test('GIVEN no bootstrapAdmin THEN its username and password keys are environment variables from secretKeyRef', () => {
+    const { bootstrapAdmin: _, ...props } = shopKeycloak;
+    const env = envOf(synth(props).objects);
+    expect(env.KC_BOOTSTRAP_ADMIN_USERNAME).toEqual({
+      secretKeyRef: { name: 'keycloak-bootstrap-admin', key: 'username' },
+    });
+    expect(env.KC_BOOTSTRAP_ADMIN_PASSWORD).toEqual({
+      secretKeyRef: { name: 'keycloak-bootstrap-admin', key: 'password' },
+    });
+    expect(env.KC_CONFIG_FILE).toBeUndefined();
+  });
+
+  test('GIVEN configKey beside usernameKey THEN the synth fails naming both', () => {
+    expect(() =>
+      synth({
+        ...shopKeycloak,
+        bootstrapAdmin: { secretName: 'kc-admin', configKey: 'keycloak.conf', usernameKey: 'u' },
+      }),
+    ).toThrow(
+      "Keycloak 'keycloak': 'bootstrapAdmin' gives 'configKey' ('keycloak.conf') and 'usernameKey'/'passwordKey'",
     );
   });
 });

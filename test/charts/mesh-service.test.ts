@@ -262,6 +262,46 @@ describe('MeshService', () => {
     expect(env.map((e: { name: string }) => e.name)).toEqual(['PORT']);
   });
 
+  test('GIVEN Secret keys with file: true WHEN synthesized THEN each Secret is one read-only volume of exactly those keys and each variable holds its file path, never a secretKeyRef (red-team L8)', () => {
+    const chart = Testing.chart();
+    const svc = new MeshService(chart, 'api', {
+      namespace: 'shop',
+      image: 'api:1',
+      exposed: true,
+      env: {
+        CLIENT_SECRET_FILE: { secretName: 'api-oauth', key: 'client-secret', file: true },
+        SIGNING_KEY_FILE: { secretName: 'api-oauth', key: 'signing-key', file: true },
+        DB_PASSWORD: { secretName: 'api-db', key: 'password' },
+      },
+    });
+    svc.addRoute({ paths: ['/'], public: true });
+    const pod = Testing.synth(chart).find((o) => o.kind === 'Deployment').spec.template.spec;
+    const container = pod.containers[0];
+    const env = Object.fromEntries(container.env.map((e: any) => [e.name, e.value ?? e.valueFrom]));
+    expect(env).toMatchObject({
+      CLIENT_SECRET_FILE: '/var/run/secrets/meshward/api-oauth/client-secret',
+      SIGNING_KEY_FILE: '/var/run/secrets/meshward/api-oauth/signing-key',
+      DB_PASSWORD: { secretKeyRef: { name: 'api-db', key: 'password' } },
+    });
+    expect(pod.volumes).toContainEqual({
+      name: 'secret-files-0',
+      secret: {
+        secretName: 'api-oauth',
+        items: [
+          { key: 'client-secret', path: 'client-secret' },
+          { key: 'signing-key', path: 'signing-key' },
+        ],
+        defaultMode: 0o440,
+      },
+    });
+    expect(pod.volumes.filter((v: any) => v.secret)).toHaveLength(1);
+    expect(container.volumeMounts).toContainEqual({
+      name: 'secret-files-0',
+      mountPath: '/var/run/secrets/meshward/api-oauth',
+      readOnly: true,
+    });
+  });
+
   describe('bad input', () => {
     // Red-team L11: each of these synthesized before, each wider than it looks.
     test.each([

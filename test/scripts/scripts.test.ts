@@ -426,4 +426,46 @@ describe('ensure_secret (scripts/lib/cluster.sh)', () => {
       'client-secret=s3cr3t-value-1\npassword=s3cr3t-value-2\n',
     );
   });
+
+  test('GIVEN no bootstrap admin Secret WHEN ensure_keycloak_admin creates it THEN the username and password reach kubectl on stdin and the keycloak.conf Keycloak reads on a file descriptor, with the same password, never on the command line', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'meshward-secret-'));
+    sandboxes.push(dir);
+    const kubectl = join(dir, 'kubectl');
+    writeFileSync(
+      kubectl,
+      [
+        '#!/usr/bin/env bash',
+        `echo "argv: $*" >> '${dir}/calls.log'`,
+        '[[ "$*" == *"get secret"* ]] && exit 1',
+        `cat >> '${dir}/stdin.log'`,
+        `cat /dev/fd/3 >> '${dir}/fd3.log'`,
+      ].join('\n'),
+    );
+    chmodSync(kubectl, 0o755);
+    const script = [
+      'set -euo pipefail',
+      `source '${join(SCRIPTS, 'lib/common.sh')}'`,
+      `source '${join(SCRIPTS, 'lib/cluster.sh')}'`,
+      'DRY_RUN=0 KCTX=ctx',
+      'ensure_keycloak_admin',
+    ].join('\n');
+    const result = spawnSync('bash', ['-c', script], {
+      encoding: 'utf8',
+      env: { PATH: `${dir}:${process.env.PATH ?? ''}` },
+    });
+
+    expect(result.status).toBe(0);
+    const stdin = readFileSync(join(dir, 'stdin.log'), 'utf8');
+    const password = /^username=admin\npassword=([0-9a-f]{48})\n$/.exec(stdin)?.[1];
+    expect(password).toBeDefined();
+    expect(readFileSync(join(dir, 'fd3.log'), 'utf8')).toBe(
+      `bootstrap-admin-username=admin\nbootstrap-admin-password=${password ?? ''}\n`,
+    );
+    const argv = readFileSync(join(dir, 'calls.log'), 'utf8');
+    expect(argv).toContain(
+      'create secret generic keycloak-bootstrap-admin --from-env-file=/dev/stdin --from-file=keycloak.conf=/dev/fd/3',
+    );
+    expect(argv).not.toContain(password ?? '?');
+    expect(`${result.stdout}${result.stderr}`).not.toContain(password ?? '?');
+  });
 });

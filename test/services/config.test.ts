@@ -1,3 +1,6 @@
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { loadOrderServiceConfig } from '../../services/order-service/config.js';
 import { loadReconcilerConfig } from '../../services/payment-reconciler/config.js';
 import { ConfigError } from '../../services/shared/errors.js';
@@ -122,5 +125,47 @@ describe('service configuration', () => {
         PAYMENT_SERVICE_URL: base.PAYMENT_SERVICE_URL,
       }),
     ).toThrow('environment variable CLIENT_SECRET is required but not set');
+  });
+
+  describe('a secret from a mounted file (red-team L8)', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'meshward-secret-'));
+    afterAll(() => { rmSync(dir, { recursive: true, force: true }); });
+    const reconciler = (env: Record<string, string>) =>
+      loadReconcilerConfig({
+        TOKEN_URL: 'http://kc/token',
+        CLIENT_ID: 'payment-reconciler',
+        PAYMENT_SERVICE_URL: base.PAYMENT_SERVICE_URL,
+        ...env,
+      });
+
+    test('GIVEN CLIENT_SECRET_FILE naming a Secret key mounted as a file WHEN the reconciler starts THEN it reads the secret from the file, without its line break', () => {
+      const file = join(dir, 'client-secret');
+      writeFileSync(file, 's3cr3t\n');
+      expect(reconciler({ CLIENT_SECRET_FILE: file }).clientSecret).toBe('s3cr3t');
+    });
+
+    test.each([
+      [
+        'a missing file',
+        () => ({ CLIENT_SECRET_FILE: join(dir, 'absent') }),
+        /CLIENT_SECRET_FILE '.*absent' cannot be read \(ENOENT\)/,
+      ],
+      [
+        'an empty file',
+        () => {
+          writeFileSync(join(dir, 'empty'), '\n');
+          return { CLIENT_SECRET_FILE: join(dir, 'empty') };
+        },
+        /CLIENT_SECRET_FILE '.*empty' is empty/,
+      ],
+      [
+        'both the file and the variable',
+        () => ({ CLIENT_SECRET_FILE: join(dir, 'x'), CLIENT_SECRET: 'y' }),
+        /set CLIENT_SECRET_FILE or CLIENT_SECRET, not both/,
+      ],
+    ])('refuses %s naming the variable, never a value', (_name, env, message) => {
+      expect(() => reconciler(env())).toThrow(ConfigError);
+      expect(() => reconciler(env())).toThrow(message);
+    });
   });
 });
