@@ -129,7 +129,9 @@ describe('service configuration', () => {
 
   describe('a secret from a mounted file (red-team L8)', () => {
     const dir = mkdtempSync(join(tmpdir(), 'meshward-secret-'));
-    afterAll(() => { rmSync(dir, { recursive: true, force: true }); });
+    afterAll(() => {
+      rmSync(dir, { recursive: true, force: true });
+    });
     const reconciler = (env: Record<string, string>) =>
       loadReconcilerConfig({
         TOKEN_URL: 'http://kc/token',
