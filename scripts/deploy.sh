@@ -72,11 +72,13 @@ fi
 # a new file starts a new document even without a leading `---`.
 WORK="$(mktemp -d)"
 trap 'rm -rf "${WORK}"' EXIT
-# RequestAuthentications go last, after the rollouts: istiod fetches an issuer's JWKS when its
-# RequestAuthentication arrives, and a fetch that fails (Keycloak still starting) leaves a key that
-# verifies nothing, so every token gets 401 until some later config change makes istiod fetch again
-# (found on the single-node cluster; istiod drops the failed entry and its background refresh has
-# nothing left to refresh). Until they are applied, routes that need a token are denied: closed.
+# RequestAuthentications go last, after the rollouts. Where istiod fetches the JWKS (Istio's
+# default) it does when a RequestAuthentication arrives, and a fetch that fails (Keycloak still
+# starting) leaves a key that verifies nothing, so every token gets 401 until some later config
+# change makes istiod fetch again (found on the single-node cluster; istiod drops the failed entry
+# and its background refresh has nothing left to refresh). With the installed mesh
+# (PILOT_JWT_ENABLE_REMOTE_JWKS=envoy) the proxies fetch when a request needs the keys. Until the
+# RequestAuthentications are applied, routes that need a token are denied: closed.
 awk -v ns="${WORK}/namespaces.yaml" -v rest="${WORK}/objects.yaml" -v authn="${WORK}/requestauthentications.yaml" '
   function flush() { if (doc != "") { print "---\n" doc > ((isns) ? ns : (isauthn) ? authn : rest) } doc = ""; isns = 0; isauthn = 0 }
   FNR == 1 { flush() }
@@ -146,7 +148,7 @@ done <<<"${workloads}"
 # 7. The RequestAuthentications, now that their issuers answer (see the split above).
 authn_count="$(grep -c '^kind: RequestAuthentication' "${WORK}/requestauthentications.yaml" || true)"
 if [[ "${authn_count}" -gt 0 ]]; then
-  log "applying ${authn_count} RequestAuthentication(s) after the rollouts (istiod fetches the issuers' keys now)"
+  log "applying ${authn_count} RequestAuthentication(s) after the rollouts (their issuers answer now)"
   run "${K[@]}" apply "${APPLY_FLAGS[@]}" -f "${WORK}/requestauthentications.yaml" ||
     die "kubectl apply of the RequestAuthentications failed: everything else is applied; routes that need a token are denied until they are"
 fi

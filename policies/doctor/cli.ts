@@ -32,7 +32,14 @@ const defaultIo: DoctorIo = {
 
 /** The findings as an aligned text table. */
 export function formatTable(report: DoctorReport): string {
-  const header = `meshward doctor — ${report.target}; mesh namespaces: ${report.meshNamespaces.join(', ') || 'none'}\n`;
+  const header =
+    `meshward doctor — ${report.target}; mesh namespaces: ${report.meshNamespaces.join(', ') || 'none'}\n` +
+    report.jwksFetchedByProxies
+      .map(
+        (uri) =>
+          `JWKS ${uri}: fetched by the proxies over mTLS (PILOT_JWT_ENABLE_REMOTE_JWKS), not probed; meshward lint MW015 checks who may fetch it\n`,
+      )
+      .join('');
   if (report.findings.length === 0) return `${header}no findings\n`;
   const rows: (readonly string[])[] = [
     ['CHECK', 'NAMESPACE', 'OBJECT', 'MESSAGE'],

@@ -4,6 +4,7 @@
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseAllDocuments } from 'yaml';
+import { type JwksFetch, jwksFetchMode } from '../engine/mesh.js';
 import {
   type ClusterSnapshot,
   MESH_LABEL,
@@ -21,6 +22,9 @@ import {
   ISTIO_KINDS,
   type KubeObject,
 } from './model.js';
+
+/** A JWKS host that is a Service of the cluster (`<name>.<namespace>.svc[.cluster.local]`). */
+const IN_CLUSTER_JWKS = /^[a-z0-9-]+\.[a-z0-9-]+\.svc(?:\.cluster\.local)?$/;
 
 export interface DoctorOptions {
   readonly reader: ClusterReader;
@@ -40,6 +44,28 @@ export interface DoctorReport {
   readonly target: string;
   readonly meshNamespaces: readonly string[];
   readonly findings: readonly Finding[];
+  /**
+   * In-cluster JWKS URIs not probed: istiod runs with `PILOT_JWT_ENABLE_REMOTE_JWKS=envoy` (or
+   * `hybrid`), so each proxy fetches them through its sidecar over mTLS, which a plaintext
+   * probe through the API server cannot reproduce (STRICT refuses it). `meshward lint` MW015
+   * checks offline that each verifying proxy may fetch its JWKS.
+   */
+  readonly jwksFetchedByProxies: readonly string[];
+}
+
+/** `PILOT_JWT_ENABLE_REMOTE_JWKS` of the running istiod (the Deployment's container env). */
+async function istiodJwksFetch(reader: ClusterReader, root: string): Promise<JwksFetch> {
+  const istiod = (await reader.listDeployments(root)).find((d) => d.metadata.name === 'istiod');
+  const containers =
+    (
+      istiod?.spec as
+        | { template?: { spec?: { containers?: { env?: { name: string; value?: string }[] }[] } } }
+        | undefined
+    )?.template?.spec?.containers ?? [];
+  const value = containers
+    .flatMap((c) => c.env ?? [])
+    .find((e) => e.name === 'PILOT_JWT_ENABLE_REMOTE_JWKS')?.value;
+  return jwksFetchMode(value);
 }
 
 /** Every object in the `*.yaml` files of a folder. */
@@ -114,9 +140,15 @@ export async function runDoctor(options: DoctorOptions): Promise<DoctorReport> {
     ...checkUnselectedWorkloads(snapshot),
     ...checkDrift(snapshot, dist, comparedKinds),
   ];
+  const jwksFetchedByProxies: string[] = [];
   if (options.skipJwks !== true) {
     const timeoutMs = options.jwksTimeoutMs ?? 3000;
+    const fetch = await istiodJwksFetch(reader, snapshot.rootNamespace ?? 'istio-system');
     for (const [uri, users] of jwksUris(snapshot)) {
+      if (fetch !== 'istiod' && IN_CLUSTER_JWKS.test(new URL(uri).hostname)) {
+        jwksFetchedByProxies.push(uri);
+        continue;
+      }
       const probe = await reader.probeJwks(uri, timeoutMs);
       if (!probe.ok) {
         for (const ra of users) {
@@ -130,5 +162,5 @@ export async function runDoctor(options: DoctorOptions): Promise<DoctorReport> {
       }
     }
   }
-  return { target: reader.target, meshNamespaces, findings };
+  return { target: reader.target, meshNamespaces, findings, jwksFetchedByProxies };
 }

@@ -118,8 +118,11 @@ function jwksFetchOf(operator: Record<string, unknown>, file: string): JwksFetch
       `${file}: values.pilot.env.PILOT_JWT_ENABLE_REMOTE_JWKS must be a string, got ${JSON.stringify(raw)}`,
     );
   }
-  // Case-sensitive, as ConvertToJwksFetchMode is.
-  const value = String(raw);
+  return jwksFetchMode(String(raw));
+}
+
+/** istiod's `ConvertToJwksFetchMode` (case-sensitive; unset or unknown is istiod). */
+export function jwksFetchMode(value: string | undefined): JwksFetch {
   if (value === 'envoy') return 'envoy';
   if (value === 'hybrid' || value === 'true') return 'hybrid';
   return 'istiod';

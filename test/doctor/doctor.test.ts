@@ -230,6 +230,35 @@ describe('runDoctor', () => {
     expect(unreachable[0]?.message).toContain('ECONNREFUSED');
   });
 
+  test('GIVEN istiod runs with PILOT_JWT_ENABLE_REMOTE_JWKS=envoy WHEN the doctor runs THEN the in-cluster JWKS is not probed in plaintext (STRICT would refuse it, as it refuses every caller but the verifying proxies) and the report says why', async () => {
+    const cluster = new FakeCluster(dist);
+    const ras = cluster.istio.filter((o) => o.kind === 'RequestAuthentication');
+    const uri = (ras[0]?.spec as { jwtRules: { jwksUri: string }[] }).jwtRules[0]?.jwksUri ?? '';
+    cluster.unreachableJwks.add(uri);
+    cluster.deployments.push({
+      apiVersion: 'apps/v1',
+      kind: 'Deployment',
+      metadata: { name: 'istiod', namespace: 'istio-system' },
+      spec: {
+        template: {
+          spec: {
+            containers: [
+              {
+                name: 'discovery',
+                env: [{ name: 'PILOT_JWT_ENABLE_REMOTE_JWKS', value: 'envoy' }],
+              },
+            ],
+          },
+        },
+      },
+    });
+    const report = await runDoctor({ reader: cluster, dist });
+    expect(cluster.probed).toEqual([]);
+    expect(report.jwksFetchedByProxies).toEqual([uri]);
+    expect(report.findings.filter((f) => f.code === 'jwks-unreachable')).toEqual([]);
+    expect(formatTable(report)).toContain(`JWKS ${uri}: fetched by the proxies over mTLS`);
+  });
+
   test('--skip-jwks fetches nothing', async () => {
     const cluster = new FakeCluster(dist);
     cluster.unreachableJwks = new Set(['x']);
@@ -361,6 +390,7 @@ describe('doctorMain', () => {
         { code: 'no-default-deny', namespace: 'shop', object: 'Namespace/shop', message: 'm1' },
         { code: 'drift-extra', namespace: 'auth', object: 'AuthorizationPolicy/x', message: 'm2' },
       ],
+      jwksFetchedByProxies: [],
     });
     expect(table).toMatch(/^CHECK\s+NAMESPACE\s+OBJECT\s+MESSAGE$/m);
     expect(table).toContain('2 finding(s)');

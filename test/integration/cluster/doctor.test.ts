@@ -1,6 +1,6 @@
 /**
- * `meshward doctor` on the live single-node cluster: clean on the deployed shop (JWKS fetched
- * for real, through the API server's service proxy), and each planted fault found, with its real
+ * `meshward doctor` on the live single-node cluster: clean on the deployed shop (whose JWKS the
+ * proxies fetch over mTLS, so the doctor says it did not probe it), and each planted fault found, with its real
  * effect on the mesh where there is one. Every fault is undone before its test ends.
  */
 import { join } from 'node:path';
@@ -22,6 +22,7 @@ interface DoctorReport {
   readonly exitCode: number | null;
   readonly findings: readonly string[];
   readonly stderr: string;
+  readonly jwksFetchedByProxies: readonly string[];
 }
 
 /** The doctor's CLI as a user runs it, in the cluster's network namespace, with --json. */
@@ -43,11 +44,13 @@ function doctor(): DoctorReport {
   );
   const parsed = JSON.parse(result.stdout || '{"findings":[]}') as {
     findings: { code: string; namespace: string; object: string }[];
+    jwksFetchedByProxies?: string[];
   };
   return {
     exitCode: result.status,
     findings: parsed.findings.map((f) => `${f.code} ${f.namespace} ${f.object}`).sort(),
     stderr: result.stderr,
+    jwksFetchedByProxies: parsed.jwksFetchedByProxies ?? [],
   };
 }
 
@@ -56,9 +59,16 @@ beforeAll(() => {
 });
 
 describe('meshward doctor on the live cluster', () => {
-  test('GIVEN the shop deployed WHEN the doctor runs (JWKS fetched for real) THEN it finds nothing and exits 0', () => {
+  test('GIVEN the shop deployed WHEN the doctor runs THEN it finds nothing and exits 0, and says the JWKS is fetched by the proxies (istiod runs with PILOT_JWT_ENABLE_REMOTE_JWKS=envoy), not probed', () => {
     const report = doctor();
-    expect(report).toEqual({ exitCode: 0, findings: [], stderr: expect.any(String) as unknown });
+    expect(report).toEqual({
+      exitCode: 0,
+      findings: [],
+      stderr: expect.any(String) as unknown,
+      jwksFetchedByProxies: [
+        'http://keycloak.auth.svc.cluster.local:8080/realms/shop/protocol/openid-connect/certs',
+      ],
+    });
   });
 
   test('GIVEN a running pod in a mesh namespace without its sidecar WHEN the doctor runs THEN it names the pod (exit 1), and not once the pod is gone', () => {

@@ -71,9 +71,9 @@ const readyPods = (workload: Workload): Pod[] =>
   );
 
 /**
- * Waits until the gateway verifies a real Keycloak token. istiod fetches each issuer's JWKS when
- * its RequestAuthentication arrives; scripts/deploy.sh applies them after the rollouts so that
- * Keycloak answers by then (a failed first fetch left every token refused with 401).
+ * Waits until the gateway verifies a real Keycloak token: the gateway's Envoy fetches the realm's
+ * JWKS itself, over mTLS from Keycloak's sidecar (PILOT_JWT_ENABLE_REMOTE_JWKS=envoy), when a
+ * request first needs it; a 401 means the keys are not there yet.
  */
 async function untilGatewayVerifiesTokens(limitMs: number): Promise<number> {
   const client = new GatewayClient();
