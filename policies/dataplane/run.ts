@@ -11,7 +11,6 @@ import {
   mkdtempSync,
   readFileSync,
   readdirSync,
-  statSync,
   writeFileSync,
 } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -20,7 +19,7 @@ import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { parseAllDocuments } from 'yaml';
 import { compile } from '../engine/engine.js';
-import { loadManifests } from '../engine/manifests.js';
+import { loadManifests, yamlFiles } from '../engine/manifests.js';
 import { ISTIO_SEMANTICS, type MeshSettings, readMeshSettings } from '../engine/mesh.js';
 import { isRecord } from '../engine/model.js';
 import { workloadsOf } from '../engine/workloads.js';
@@ -341,15 +340,6 @@ async function send(
   return out;
 }
 
-function yamlFiles(path: string): string[] {
-  if (!statSync(path).isDirectory()) return [path];
-  return readdirSync(path)
-    .sort()
-    .flatMap((f) => {
-      const full = join(path, f);
-      return statSync(full).isDirectory() ? yamlFiles(full) : /\.ya?ml$/.test(f) ? [full] : [];
-    });
-}
 
 /**
  * The manifests with every inline `jwks` of a RequestAuthentication replaced by the test
@@ -392,6 +382,12 @@ function withTestKeys(
 
 export async function verifyDataplane(options: VerifyOptions): Promise<VerifyReport> {
   const t0 = Date.now();
+  // Before anything starts: network namespaces and iptables need root.
+  if (process.getuid?.() !== 0) {
+    throw new Error(
+      `verify-dataplane needs root (it makes network namespaces and iptables rules); running as uid ${String(process.getuid?.())}`,
+    );
+  }
   const progress = options.progress ?? (() => undefined);
   const { xds, envoy } = dataplaneTools();
   const meshFile = options.meshConfig ?? INSTALLED_MESH_FILE;

@@ -25,7 +25,11 @@ export const MODELED_KINDS: ReadonlySet<string> = new Set([
   'ConfigMap',
 ]);
 
-function yamlFiles(path: string): string[] {
+/**
+ * The YAML files a `--manifests` path names: the file itself, or the `.yaml`/`.yml` files of
+ * the folder, not its sub-folders (as `kubectl apply -f` reads a folder), sorted.
+ */
+export function yamlFiles(path: string): string[] {
   let stat;
   try {
     stat = statSync(path);

@@ -103,7 +103,8 @@ ensure_secret() {
 
 # ensure_keycloak_admin: the bootstrap admin's Secret, created when absent: `username` and
 # `password`, and the two again as the `keycloak.conf` Keycloak reads (KC_CONFIG_FILE), so they
-# never enter its environment. Values through stdin and a file descriptor, never the command line.
+# never enter its environment. The values reach kubectl on stdin and file descriptors (kubectl
+# takes --from-file only, as --from-env-file cannot be combined with it), never its command line.
 ensure_keycloak_admin() {
   local name=keycloak-bootstrap-admin password
   if probe kubectl --context "${KCTX}" -n auth get secret "${name}"; then
@@ -113,15 +114,15 @@ ensure_keycloak_admin() {
     log "secret auth/${name} exists: kept"
     return 0
   fi
-  show kubectl --context "${KCTX}" -n auth create secret generic "${name}" \
-    --from-env-file=/dev/stdin --from-file=keycloak.conf=/dev/fd/3 \
-    "(stdin: username=<redacted> password=<redacted>; fd 3: keycloak.conf)"
+  local from=(--from-file=username=/dev/fd/3 --from-file=password=/dev/fd/4
+    --from-file=keycloak.conf=/dev/stdin)
+  show kubectl --context "${KCTX}" -n auth create secret generic "${name}" "${from[@]}" \
+    "(fd 3: username=<redacted>, fd 4: password=<redacted>, stdin: keycloak.conf=<redacted>)"
   if [[ "${DRY_RUN}" == "1" ]]; then return 0; fi
   password="$(random_value)"
-  printf 'username=admin\npassword=%s\n' "${password}" |
-    kubectl --context "${KCTX}" -n auth create secret generic "${name}" \
-      --from-env-file=/dev/stdin --from-file=keycloak.conf=/dev/fd/3 >/dev/null \
-      3< <(printf 'bootstrap-admin-username=admin\nbootstrap-admin-password=%s\n' "${password}")
+  printf 'bootstrap-admin-username=admin\nbootstrap-admin-password=%s\n' "${password}" |
+    kubectl --context "${KCTX}" -n auth create secret generic "${name}" "${from[@]}" >/dev/null \
+      3< <(printf '%s' admin) 4< <(printf '%s' "${password}")
 }
 
 # secret_value NAMESPACE NAME KEY: the decoded value, or nothing when absent.

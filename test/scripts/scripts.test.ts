@@ -427,7 +427,7 @@ describe('ensure_secret (scripts/lib/cluster.sh)', () => {
     );
   });
 
-  test('GIVEN no bootstrap admin Secret WHEN ensure_keycloak_admin creates it THEN the username and password reach kubectl on stdin and the keycloak.conf Keycloak reads on a file descriptor, with the same password, never on the command line', () => {
+  test('GIVEN no bootstrap admin Secret WHEN ensure_keycloak_admin creates it THEN the username and password reach kubectl on file descriptors and the keycloak.conf Keycloak reads on stdin, with the same password, never on the command line', () => {
     const dir = mkdtempSync(join(tmpdir(), 'meshward-secret-'));
     sandboxes.push(dir);
     const kubectl = join(dir, 'kubectl');
@@ -439,6 +439,7 @@ describe('ensure_secret (scripts/lib/cluster.sh)', () => {
         '[[ "$*" == *"get secret"* ]] && exit 1',
         `cat >> '${dir}/stdin.log'`,
         `cat /dev/fd/3 >> '${dir}/fd3.log'`,
+        `cat /dev/fd/4 >> '${dir}/fd4.log'`,
       ].join('\n'),
     );
     chmodSync(kubectl, 0o755);
@@ -455,17 +456,17 @@ describe('ensure_secret (scripts/lib/cluster.sh)', () => {
     });
 
     expect(result.status).toBe(0);
-    const stdin = readFileSync(join(dir, 'stdin.log'), 'utf8');
-    const password = /^username=admin\npassword=([0-9a-f]{48})\n$/.exec(stdin)?.[1];
-    expect(password).toBeDefined();
-    expect(readFileSync(join(dir, 'fd3.log'), 'utf8')).toBe(
-      `bootstrap-admin-username=admin\nbootstrap-admin-password=${password ?? ''}\n`,
+    expect(readFileSync(join(dir, 'fd3.log'), 'utf8')).toBe('admin');
+    const password = readFileSync(join(dir, 'fd4.log'), 'utf8');
+    expect(password).toMatch(/^[0-9a-f]{48}$/);
+    expect(readFileSync(join(dir, 'stdin.log'), 'utf8')).toBe(
+      `bootstrap-admin-username=admin\nbootstrap-admin-password=${password}\n`,
     );
     const argv = readFileSync(join(dir, 'calls.log'), 'utf8');
     expect(argv).toContain(
-      'create secret generic keycloak-bootstrap-admin --from-env-file=/dev/stdin --from-file=keycloak.conf=/dev/fd/3',
+      'create secret generic keycloak-bootstrap-admin --from-file=username=/dev/fd/3 --from-file=password=/dev/fd/4 --from-file=keycloak.conf=/dev/stdin',
     );
-    expect(argv).not.toContain(password ?? '?');
-    expect(`${result.stdout}${result.stderr}`).not.toContain(password ?? '?');
+    expect(argv).not.toContain(password);
+    expect(`${result.stdout}${result.stderr}`).not.toContain(password);
   });
 });
