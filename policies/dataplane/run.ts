@@ -340,7 +340,6 @@ async function send(
   return out;
 }
 
-
 /**
  * The manifests with every inline `jwks` of a RequestAuthentication replaced by the test
  * issuer's (key material, like the certificates, is the harness's own); the paths unchanged
