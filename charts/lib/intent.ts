@@ -1,4 +1,5 @@
 import type { RouteAccess } from './access.js';
+import type { EgressOptions } from './egress.js';
 import type { IJwtIssuer } from './jwt-issuer.js';
 import type { EnvValue, WorkloadResources } from './workload.js';
 
@@ -41,6 +42,8 @@ export interface ServiceIntent extends WorkloadResources {
   readonly env?: Readonly<Record<string, EnvValue>>;
   /** Give the container its route intent and roles claim (see `MeshServiceProps.intentEnv`). @default true */
   readonly intentEnv?: boolean;
+  /** What the service's proxy may reach (see `MeshServiceProps.egress`). @default - only what it calls */
+  readonly egress?: EgressOptions;
 }
 
 export interface JobIntent extends WorkloadResources {
@@ -48,4 +51,6 @@ export interface JobIntent extends WorkloadResources {
   readonly image: string;
   readonly schedule: string;
   readonly env?: Readonly<Record<string, EnvValue>>;
+  /** What the job's proxy may reach (see `MeshCronJobProps.egress`). @default - only what it calls */
+  readonly egress?: EgressOptions;
 }

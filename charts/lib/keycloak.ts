@@ -5,6 +5,12 @@ import { k8s } from 'cdk8s-plus-28';
 import { Construct } from 'constructs';
 
 import {
+  type CallGraphObject,
+  podIdentityOf,
+  type PodIdentity,
+  WORKLOAD_KINDS,
+} from '../../contract/egress.js';
+import {
   realmModel,
   REALM_ISSUER_ANNOTATION,
   type RealmUserClass,
@@ -26,6 +32,7 @@ import {
   PeerAuthenticationSpecPortLevelMtlsMode,
 } from '../imports/security.istio.io.js';
 
+import { type EgressOptions, validateEgress, WorkloadEgress } from './egress.js';
 import { type IMeshIdentity, MeshIdentity, principalOf } from './identity.js';
 import type { IJwtIssuer } from './jwt-issuer.js';
 import {
@@ -146,6 +153,8 @@ export interface KeycloakProps extends KeycloakLocation {
   readonly createNamespace?: boolean;
   /** Add a NetworkPolicy admitting Keycloak's callers' pods on the HTTP port. @default true */
   readonly networkPolicy?: boolean;
+  /** What Keycloak's (and its database's) proxies may reach. @default - only what each calls (EgressOptions) */
+  readonly egress?: EgressOptions;
   /**
    * Who fetches the realm's JWKS (`jwksUri`) for the mesh, as istiod is configured
    * (`PILOT_JWT_ENABLE_REMOTE_JWKS`):
@@ -225,6 +234,7 @@ export class Keycloak extends Construct implements IJwtIssuer {
   public readonly accessPolicy: AuthorizationPolicy;
   private readonly tokenCallerList: IMeshIdentity[] = [];
   private readonly gatewayIdentity: IMeshIdentity;
+  private readonly egress: EgressOptions;
   private readonly jwksFetch: 'envoy' | 'istiod';
   private fetchers?: { principals: string[]; peers: k8s.NetworkPolicyPeer[] };
   private readonly principal: string;
@@ -237,6 +247,7 @@ export class Keycloak extends Construct implements IJwtIssuer {
     this.owner = `Keycloak '${this.serviceName}'`;
     validateName(this.owner, 'serviceName', this.serviceName);
     this.namespace = validateName(this.owner, 'namespace', props.namespace ?? 'auth');
+    this.egress = validateEgress(this.owner, props.egress);
     this.port = validatePort(this.owner, 'port', props.port ?? 8080);
     if (this.port === KEYCLOAK_MANAGEMENT_PORT) {
       throw new Error(
@@ -486,6 +497,12 @@ export class Keycloak extends Construct implements IJwtIssuer {
         },
       },
     });
+    new WorkloadEgress(this, 'Egress', {
+      namespace: this.namespace,
+      name,
+      workload: this.deployment,
+      options: this.egress,
+    });
 
     this.service = new k8s.KubeService(this, 'Service', {
       metadata: {
@@ -694,6 +711,12 @@ export class Keycloak extends Construct implements IJwtIssuer {
         ],
       },
     });
+    new WorkloadEgress(this, 'PostgresEgress', {
+      namespace: this.namespace,
+      name,
+      workload: statefulSet,
+      options: this.egress,
+    });
     const policy = new AuthorizationPolicy(this, 'PostgresAccess', {
       metadata,
       spec: {
@@ -851,8 +874,10 @@ export class Keycloak extends Construct implements IJwtIssuer {
       .findAll()
       .filter((c): c is ApiObject => c instanceof ApiObject && !own.has(c))
       .filter((o) => o.kind === 'RequestAuthentication' || WORKLOAD_KINDS.includes(o.kind))
-      .map((o) => ({ kind: o.kind, json: o.toJson() as RenderedObject }));
-    const workloads = objects.flatMap(({ kind, json }) => podTemplateOf(kind, json));
+      .map((o) => ({ kind: o.kind, json: o.toJson() as CallGraphObject }));
+    const workloads = objects
+      .map(({ json }) => podIdentityOf(json))
+      .filter((w): w is PodIdentity => w !== undefined);
     const principals = new Set<string>();
     const peers: k8s.NetworkPolicyPeer[] = [];
     for (const { kind, json } of objects) {
@@ -942,38 +967,3 @@ const GATEWAY_METHODS = ['GET', 'POST', 'OPTIONS'];
 
 /** The admin console and REST API, and the `master` realm (where administrators log in). */
 const ADMIN_PATHS = ['/admin', '/admin/*', '/realms/master', '/realms/master/*'];
-
-/** The kinds whose pods run a sidecar of their own. */
-const WORKLOAD_KINDS = ['Deployment', 'StatefulSet', 'DaemonSet', 'Job', 'CronJob', 'ReplicaSet'];
-
-/** An object as `ApiObject.toJson()` renders it, read only for what the JWKS fetchers need. */
-interface RenderedObject {
-  readonly metadata?: { readonly namespace?: string };
-  readonly spec?: Record<string, unknown>;
-}
-
-/** The pod template of a rendered workload: its namespace, labels and ServiceAccount. */
-function podTemplateOf(
-  kind: string,
-  json: RenderedObject,
-): { namespace: string; labels: Record<string, string>; serviceAccountName: string }[] {
-  type Template = {
-    metadata?: { labels?: Record<string, string> };
-    spec?: { serviceAccountName?: string };
-  };
-  const spec = json.spec ?? {};
-  const template: Template | undefined =
-    kind === 'CronJob'
-      ? (spec.jobTemplate as { spec?: { template?: Template } } | undefined)?.spec?.template
-      : WORKLOAD_KINDS.includes(kind)
-        ? (spec.template as Template | undefined)
-        : undefined;
-  if (template === undefined) return [];
-  return [
-    {
-      namespace: json.metadata?.namespace ?? 'default',
-      labels: template.metadata?.labels ?? {},
-      serviceAccountName: template.spec?.serviceAccountName ?? 'default',
-    },
-  ];
-}

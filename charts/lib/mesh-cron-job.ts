@@ -2,6 +2,7 @@ import { ApiObject } from 'cdk8s';
 import { k8s } from 'cdk8s-plus-28';
 import { Construct } from 'constructs';
 
+import { type EgressOptions, validateEgress, WorkloadEgress } from './egress.js';
 import { type IMeshIdentity, principalOf } from './identity.js';
 import { validateName } from './validation.js';
 import {
@@ -24,6 +25,8 @@ export interface MeshCronJobProps extends WorkloadResources {
   readonly activeDeadlineSeconds?: number;
   /** @default 10001 */
   readonly userId?: number;
+  /** What the job's proxy may reach. @default - only what it calls (EgressOptions) */
+  readonly egress?: EgressOptions;
 }
 
 /**
@@ -38,6 +41,8 @@ export class MeshCronJob extends Construct implements IMeshIdentity {
   public readonly serviceAccountName: string;
   public readonly principal: string;
   public readonly cronJob: k8s.KubeCronJob;
+  /** The job's Istio `Sidecar` (egress to its callees only), unless `egress.scoped` is false. */
+  public readonly egress: WorkloadEgress;
 
   constructor(scope: Construct, id: string, props: MeshCronJobProps) {
     super(scope, id);
@@ -102,5 +107,11 @@ export class MeshCronJob extends Construct implements IMeshIdentity {
       },
     });
     ApiObject.of(this.cronJob).addDependency(serviceAccount);
+    this.egress = new WorkloadEgress(this, 'Egress', {
+      namespace: this.namespace,
+      name,
+      workload: this.cronJob,
+      options: validateEgress(owner, props.egress),
+    });
   }
 }

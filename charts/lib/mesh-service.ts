@@ -21,6 +21,7 @@ import {
   routeKeys,
   validateRoute,
 } from './access.js';
+import { type EgressOptions, validateEgress, WorkloadEgress } from './egress.js';
 import { type IMeshIdentity, MeshIdentity, principalOf } from './identity.js';
 import { type IJwtIssuer, rolesClaimOf } from './jwt-issuer.js';
 import { lazy } from './lazy.js';
@@ -83,6 +84,8 @@ export interface MeshServiceProps extends WorkloadResources {
    * @default true
    */
   readonly intentEnv?: boolean;
+  /** What the service's proxy may reach. @default - only what it calls (EgressOptions) */
+  readonly egress?: EgressOptions;
 }
 
 /** A service in the mesh that others can call. */
@@ -111,6 +114,8 @@ export class MeshService extends Construct implements IMeshService {
   public readonly service: k8s.KubeService;
   public readonly serviceAccount: k8s.KubeServiceAccount;
   public readonly accessPolicy: AuthorizationPolicy;
+  /** The workload's Istio `Sidecar` (egress to its callees only), unless `egress.scoped` is false. */
+  public readonly egress: WorkloadEgress;
   /** Whether the ingress gateway may call the service (`exposed`). */
   public readonly exposed: boolean;
   private readonly routeList: Route[] = [];
@@ -258,6 +263,13 @@ export class MeshService extends Construct implements IMeshService {
     this.accessPolicy = new AuthorizationPolicy(this, 'Access', {
       metadata: { name, namespace: this.namespace, labels: { app: name } },
       spec: lazy(() => this.renderPolicy()),
+    });
+
+    this.egress = new WorkloadEgress(this, 'Egress', {
+      namespace: this.namespace,
+      name,
+      workload: this.deployment,
+      options: validateEgress(this.owner, props.egress),
     });
 
     this.node.addValidation({

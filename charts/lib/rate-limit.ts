@@ -10,6 +10,7 @@ import {
   AuthorizationPolicySpecAction,
 } from '../imports/security.istio.io.js';
 
+import { type EgressOptions, validateEgress, WorkloadEgress } from './egress.js';
 import { PATH_DESCRIPTOR_KEY } from './envoy-filters.js';
 import { type IMeshIdentity, MeshIdentity, principalOf } from './identity.js';
 import { MeshNamespace } from './mesh-namespace.js';
@@ -100,6 +101,8 @@ export interface RateLimitServiceProps extends GlobalRateLimitOptions {
   readonly image?: string;
   /** @default REDIS_IMAGE */
   readonly redisImage?: string;
+  /** What the service's and Redis's proxies may reach. @default - only what each calls (EgressOptions) */
+  readonly egress?: EgressOptions;
 }
 
 /**
@@ -250,10 +253,17 @@ export class RateLimitService extends Construct {
       },
     });
 
-    this.addRedis(ns, props.redisImage ?? REDIS_IMAGE);
+    const egress = validateEgress(`RateLimitService '${id}'`, props.egress);
+    new WorkloadEgress(this, 'Egress', {
+      namespace: ns,
+      name: 'ratelimit',
+      workload: deployment,
+      options: egress,
+    });
+    this.addRedis(ns, props.redisImage ?? REDIS_IMAGE, egress);
   }
 
-  private addRedis(ns: string, image: string): void {
+  private addRedis(ns: string, image: string, egress: EgressOptions): void {
     const labels = { app: 'redis' };
     const sa = new k8s.KubeServiceAccount(this, 'RedisServiceAccount', {
       metadata: { name: 'redis', namespace: ns, labels },
@@ -285,6 +295,12 @@ export class RateLimitService extends Construct {
       },
     });
     ApiObject.of(deployment).addDependency(sa);
+    new WorkloadEgress(this, 'RedisEgress', {
+      namespace: ns,
+      name: 'redis',
+      workload: deployment,
+      options: egress,
+    });
     new k8s.KubeService(this, 'RedisService', {
       metadata: { name: 'redis', namespace: ns, labels },
       spec: {

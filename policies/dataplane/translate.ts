@@ -276,6 +276,9 @@ export function seenOf(o: Observation): Seen {
 /** decide's outcome as the client sees it; a TCP connection that is denied is closed. */
 function expectedOf(d: Decision, req: MeshRequest | undefined): Seen {
   if (d.outcome === 'unreachable' || d.outcome === 'reset') return 'reset';
+  // The corpus sends to the destination's inbound and names no source pod, so decide never
+  // reaches the caller's Sidecar egress here; a blocked request would never arrive.
+  if (d.outcome === 'blocked') return 'reset';
   if (d.outcome === 'deny' && req?.protocol === 'tcp') return 'reset';
   if (d.outcome === 'deny' && d.status === 400) return 'bad-request';
   if (d.outcome === 'error') return 'bad-request';

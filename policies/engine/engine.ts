@@ -16,6 +16,7 @@ import {
 import { type CompiledNetworkPolicies, compileNetworkPolicies } from './network.js';
 import { normalizePath } from './normalize.js';
 import { subset } from './selection.js';
+import { type CompiledSidecars, compileSidecars, type EgressVerdict } from './sidecars.js';
 
 export { subset };
 
@@ -53,6 +54,8 @@ export interface CompiledManifests {
   readonly trustDomains: ReadonlySet<string>;
   /** The gateways' TLS servers (SNI). */
   readonly gateways: GatewayListeners;
+  /** The Sidecars' egress, checked for requests from a sidecar pod that name it. */
+  readonly sidecars: CompiledSidecars;
   plan(namespace: string, labels: Record<string, string>): WorkloadPlan;
 }
 
@@ -299,6 +302,11 @@ export function compile(manifests: Manifests, options: EngineOptions = {}): Comp
       ...(options.trustDomainAliases ?? INSTALLED_MESH.trustDomainAliases),
     ]),
     gateways: compileGatewayListeners(manifests),
+    sidecars: compileSidecars(
+      manifests,
+      root,
+      options.outboundTrafficPolicy ?? INSTALLED_MESH.outboundTrafficPolicy,
+    ),
     plan(namespace, labels) {
       let hit: unknown = cache.get(namespace);
       for (let i = 0; i < depth && hit !== undefined; i++) {
@@ -461,6 +469,10 @@ function requestContext(
  * pair instead of once per caller.
  */
 export function peerSignature(compiled: CompiledManifests, req: MeshRequest): string {
+  const egress = egressVerdict(compiled, req);
+  if (egress.kind === 'blocked') return `blocked ${egress.reason}`;
+  if (egress.kind === 'passthrough')
+    return `passthrough ${peerSignature(compiled, plaintext(req))}`;
   const dest = req.destination;
   const network = networkVerdict(compiled, req);
   if (network && !network.admitted) return `unreachable ${network.reason}`;
@@ -575,6 +587,20 @@ function foreignPeer(compiled: CompiledManifests, principal: string | undefined)
   return !compiled.trustDomains.has(slash < 0 ? principal : principal.slice(0, slash));
 }
 
+/** What the caller's own sidecar does with a request that names its source pod (Sidecar egress). */
+function egressVerdict(compiled: CompiledManifests, req: MeshRequest): EgressVerdict {
+  const from = req.source?.pod;
+  if (from === undefined || compiled.sidecars.empty) return ROUTED;
+  return compiled.sidecars.egress(req, compiled.gateways.isGateway(from.labels ?? EMPTY_LABELS));
+}
+
+const ROUTED: EgressVerdict = { kind: 'routed' };
+
+/** The request as it leaves a proxy that passes it through: the same pod, no mTLS, no peer. */
+function plaintext(req: MeshRequest): MeshRequest {
+  return { ...req, source: { ...req.source, mtls: false, principal: undefined } };
+}
+
 /** The NetworkPolicy verdict of a request that names its source pod; undefined otherwise. */
 function networkVerdict(compiled: CompiledManifests, req: MeshRequest) {
   const from = req.source?.pod;
@@ -602,6 +628,17 @@ function networkVerdict(compiled: CompiledManifests, req: MeshRequest) {
  * `undecidable:`. Dry-run policies are evaluated and reported in the reason, never enforced.
  */
 export function decide(compiled: CompiledManifests, req: MeshRequest): Decision {
+  const egress = egressVerdict(compiled, req);
+  if (egress.kind === 'blocked')
+    return result(req, 'blocked', egress.status, egress.reason, [egress.sidecar]);
+  if (egress.kind === 'passthrough') {
+    const d = decide(compiled, plaintext(req));
+    return {
+      ...d,
+      reason: `${egress.reason}: ${d.reason}`,
+      policies: [egress.sidecar, ...d.policies],
+    };
+  }
   const dest = req.destination;
   const network = networkVerdict(compiled, req);
   if (network && !network.admitted)

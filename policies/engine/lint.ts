@@ -2,6 +2,7 @@ import { REALM_CONTRACT_RULES } from '../../contract/realm-contract.js';
 import { ROUTES_ANNOTATION } from '../../contract/routes.js';
 import { claimPath, whenKeyError } from './authz.js';
 import { type CompiledManifests, compile, decide, matchLabels, selects, subset } from './engine.js';
+import { lintEgress } from './lint-egress.js';
 import { lintRealms } from './lint-realm.js';
 import { lintShadows } from './lint-shadow.js';
 import { lintTypes } from './lint-types.js';
@@ -45,6 +46,7 @@ export const LINT_RULES: Readonly<Record<string, string>> = {
   MW015: 'an issuer JWKS the mesh cannot fetch',
   MW016: 'AuthorizationPolicy used to control egress',
   MW017: 'an ALLOW rule admits with fewer token conditions what another rule guards',
+  MW018: "a caller's Sidecar egress leaves out a Service it calls (or its JWKS host)",
   MW101: 'invalid AuthorizationPolicy: empty from/to/source/operation or empty string',
   MW102: 'invalid AuthorizationPolicy: bad when condition',
   MW103: 'invalid AuthorizationPolicy: bad path template',
@@ -692,6 +694,7 @@ export function lint(
 
   findings.push(...lintTypes(objs));
   findings.push(...lintShadows(objs));
+  findings.push(...lintEgress(compiled, workloads, root));
   findings.push(...lintRealms(manifests, options.realmFiles));
 
   const rank: Record<Severity, number> = { error: 0, warning: 1, info: 2 };

@@ -19,6 +19,8 @@ export const MODELED_KINDS: ReadonlySet<string> = new Set([
   'ServiceAccount',
   'Namespace',
   'VirtualService',
+  // Its egress decides what a caller's own proxy can reach (sidecars.ts).
+  'Sidecar',
   // Its TLS servers decide which SNI reaches the gateway's policies (gateways.ts).
   'Gateway',
   // Only those annotated with meshward.io/issuer matter: a Keycloak realm (see realms.ts).

@@ -397,7 +397,7 @@ function buildMatrix(manifests: Manifests, options: MatrixOptions, grouped: bool
                 reason: d.reason,
                 policies: d.policies,
                 intended:
-                  d.outcome === 'unreachable' &&
+                  (d.outcome === 'unreachable' || d.outcome === 'blocked') &&
                   want === 'allow' &&
                   openToAll(routes, method, path, caller)
                     ? 'any'
@@ -471,11 +471,13 @@ function code(c: MatrixCell): string {
         ? 'R'
         : c.outcome === 'unreachable'
           ? 'X'
-          : c.status === 401
-            ? 'U'
-            : c.status === 400
-              ? 'E'
-              : 'D';
+          : c.outcome === 'blocked'
+            ? 'B'
+            : c.status === 401
+              ? 'U'
+              : c.status === 400
+                ? 'E'
+                : 'D';
   return c.intended !== 'any' && (c.outcome === 'allow') !== (c.intended === 'allow') ? `${a}!` : a;
 }
 
@@ -507,7 +509,7 @@ export function formatMatrix(m: Matrix): string {
     line(header),
     ...body.map(line),
     '',
-    'A allow, D deny 403, U unauthenticated 401, R reset (plaintext vs STRICT), X unreachable (NetworkPolicy), E 400; ! = differs from meshward.io/routes intent',
+    "A allow, D deny 403, U unauthenticated 401, R reset (plaintext vs STRICT), X unreachable (NetworkPolicy), B blocked by the caller's Sidecar egress, E 400; ! = differs from meshward.io/routes intent",
     `internet (gateway) calls come from ${m.clientIp} (--client-ip)`,
     `${n} mismatch(es)`,
     '',

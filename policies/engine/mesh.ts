@@ -31,6 +31,11 @@ export interface MeshSettings {
    * in the registry, istiod otherwise. Anything else is istiod (pkg/jwt/jwt.go).
    */
   readonly jwksFetch: JwksFetch;
+  /**
+   * `meshConfig.outboundTrafficPolicy.mode`: what a sidecar does with a host outside its
+   * registry (or its Sidecar's egress) when the Sidecar does not say. Istio's default ALLOW_ANY.
+   */
+  readonly outboundTrafficPolicy: 'ALLOW_ANY' | 'REGISTRY_ONLY';
 }
 
 export type JwksFetch = 'istiod' | 'envoy' | 'hybrid';
@@ -41,6 +46,7 @@ export const ISTIO_DEFAULT_MESH: MeshSettings = {
   trustDomain: 'cluster.local',
   trustDomainAliases: [],
   jwksFetch: 'istiod',
+  outboundTrafficPolicy: 'ALLOW_ANY',
 };
 
 /**
@@ -97,11 +103,18 @@ export function meshSettingsOf(text: string, file: string): MeshSettings {
   ) {
     throw new Error(`${file}: trustDomainAliases must be a list of strings`);
   }
+  const otp = isRecord(mesh.outboundTrafficPolicy) ? mesh.outboundTrafficPolicy.mode : undefined;
+  if (otp !== undefined && otp !== 'ALLOW_ANY' && otp !== 'REGISTRY_ONLY') {
+    throw new Error(
+      `${file}: outboundTrafficPolicy.mode must be ALLOW_ANY or REGISTRY_ONLY, got ${JSON.stringify(otp)}`,
+    );
+  }
   return {
     pathNormalization,
     trustDomain: td ?? ISTIO_DEFAULT_MESH.trustDomain,
     trustDomainAliases: aliases ?? [],
     jwksFetch,
+    outboundTrafficPolicy: otp ?? ISTIO_DEFAULT_MESH.outboundTrafficPolicy,
   };
 }
 

@@ -76,9 +76,12 @@ export interface MeshRequest {
  * `reset`: the proxy closes the connection before HTTP (status 0) — plaintext refused by
  * STRICT mTLS, a peer certificate outside the mesh's trust domain, a ClientHello whose SNI
  * no gateway filter chain accepts; `unreachable`: refused by a NetworkPolicy before any
- * proxy sees it (status 0).
+ * proxy sees it (status 0); `blocked`: refused by the caller's own sidecar, whose Sidecar
+ * egress does not list the destination under REGISTRY_ONLY (502, or status 0 where the port
+ * has no outbound listener).
  */
-export type Outcome = 'allow' | 'deny' | 'unauthenticated' | 'reset' | 'unreachable' | 'error';
+export type Outcome =
+  'allow' | 'deny' | 'unauthenticated' | 'reset' | 'unreachable' | 'blocked' | 'error';
 
 export interface Decision {
   readonly id: string | number | null;
@@ -99,6 +102,8 @@ export interface EngineOptions {
   readonly trustDomain?: string;
   /** @default [] */
   readonly trustDomainAliases?: readonly string[];
+  /** `meshConfig.outboundTrafficPolicy.mode`, for Sidecars that set none. @default 'ALLOW_ANY' */
+  readonly outboundTrafficPolicy?: 'ALLOW_ANY' | 'REGISTRY_ONLY';
 }
 
 export const PATH_NORMALIZATIONS: readonly PathNormalization[] = [

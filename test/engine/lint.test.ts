@@ -157,6 +157,20 @@ const CASES: [string, string][] = [
       `${sel}  rules:\n    - to: [{ operation: { methods: [GET], paths: ['/api/*'] } }]\n    - from: [{ source: { requestPrincipals: ['https://i/*'] } }]\n      to: [{ operation: { methods: [GET], paths: ['/api/admin/x'] } }]\n      when: [{ key: 'request.auth.claims[realm_access][roles]', values: [ADMIN] }]`,
     ),
   ],
+  [
+    'MW018',
+    ['api', 'web']
+      .map(
+        (app) =>
+          `apiVersion: apps/v1\nkind: Deployment\nmetadata: { name: ${app}, namespace: shop }\nspec: { template: { metadata: { labels: { app: ${app} } }, spec: { serviceAccountName: ${app}, containers: [{ name: c, image: x }] } } }\n---\n`,
+      )
+      .join('') +
+      `apiVersion: v1\nkind: Service\nmetadata: { name: api, namespace: shop }\nspec: { selector: { app: api }, ports: [{ name: http, port: 8080 }] }\n---\n` +
+      policy(
+        `${sel}  rules: [{ from: [{ source: { principals: [cluster.local/ns/shop/sa/web] } }] }]`,
+      ) +
+      `apiVersion: networking.istio.io/v1\nkind: Sidecar\nmetadata: { name: web, namespace: shop }\nspec: { workloadSelector: { labels: { app: web } }, egress: [{ hosts: [istio-system/*] }] }\n---\n`,
+  ],
   ['MW101', policy(`${sel}  rules: [{ from: [] }]`)],
   ['MW102', policy(`${sel}  rules: [{ when: [{ key: request.bogus, values: [x] }] }]`)],
   ['MW103', policy(`${sel}  rules: [{ to: [{ operation: { paths: ['/a/{**}/b/{*}'] } }] }]`)],

@@ -24,6 +24,7 @@ describe('mesh settings', () => {
   it('reads a bare MeshConfig, unset fields at Istio defaults', () => {
     const m = meshSettingsOf('trustDomain: corp.example\ntrustDomainAliases: [old]\n', 'm.yaml');
     expect(m).toEqual({
+      outboundTrafficPolicy: 'ALLOW_ANY',
       pathNormalization: 'BASE',
       trustDomain: 'corp.example',
       trustDomainAliases: ['old'],
@@ -60,6 +61,16 @@ describe('mesh settings', () => {
     ],
   ])('refuses %s naming the field', (text, message) => {
     expect(() => meshSettingsOf(text, 'm.yaml')).toThrow(message);
+  });
+
+  it('reads outboundTrafficPolicy.mode, and refuses a value istiod does not know', () => {
+    expect(
+      meshSettingsOf('outboundTrafficPolicy: { mode: REGISTRY_ONLY }\n', 'm.yaml')
+        .outboundTrafficPolicy,
+    ).toBe('REGISTRY_ONLY');
+    expect(() => meshSettingsOf('outboundTrafficPolicy: { mode: registry }\n', 'm.yaml')).toThrow(
+      'm.yaml: outboundTrafficPolicy.mode must be ALLOW_ANY or REGISTRY_ONLY, got "registry"',
+    );
   });
 
   it('names a missing file', () => {

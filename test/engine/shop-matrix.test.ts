@@ -85,13 +85,32 @@ describe('the NetworkPolicies of the synthesized shop in its matrix', () => {
     expect(pods.get('plaintext')).toEqual({ namespace: 'default', labels: {} });
   });
 
-  it('GIVEN payment-service admits only its callers’ pods WHEN another workload calls it THEN the cell is unreachable, naming the policies, as intended', () => {
-    const c = cell('shop/payment-service', 'POST', '/api/payments', 'shop/shop-web');
+  it('GIVEN payment-service admits only its callers’ pods WHEN a pod outside the mesh calls it THEN the cell is unreachable, naming the policies, as intended', () => {
+    const c = cell('shop/payment-service', 'POST', '/api/payments', 'plaintext');
     expect(c).toMatchObject({ outcome: 'unreachable', status: 0, intended: 'deny' });
     expect(c?.policies).toEqual(['shop/default-deny-ingress', 'shop/payment-service']);
     expect(
       cell('shop/payment-service', 'POST', '/api/payments', 'shop/order-service'),
     ).toMatchObject({ outcome: 'deny', status: 403 }); // through the network: the mesh wants a token
+  });
+
+  it('GIVEN each workload’s Sidecar lists only what it calls WHEN a mesh workload calls a service it never declared THEN its own proxy refuses it (502 where it has an HTTP listener on the port, closed where it has none), naming its Sidecar, as intended', () => {
+    const c = cell('shop/payment-service', 'POST', '/api/payments', 'shop/shop-web');
+    expect(c).toMatchObject({ outcome: 'blocked', status: 502, intended: 'deny' });
+    expect(c?.policies).toEqual(['shop/shop-web']);
+    expect(c?.reason).toContain('shop/payment-service is not in its egress');
+    // Keycloak's proxy sees istio-system alone: no listener on 8080 at all.
+    expect(cell('shop/order-service', 'GET', '/api/orders', 'auth/keycloak')).toMatchObject({
+      outcome: 'blocked',
+      status: 0,
+      policies: ['auth/keycloak'],
+    });
+    // Every declared call still goes through the callers' proxies.
+    expect(
+      cell('shop/payment-service', 'POST', '/api/internal/reconcile', 'shop/payment-reconciler')
+        ?.outcome,
+    ).not.toBe('blocked');
+    expect(m.cells.filter((x) => x.outcome === 'blocked' && x.intended === 'allow')).toEqual([]);
   });
 
   it('GIVEN the JWKS fetched by the verifying proxies (red-team M4) THEN each of them gets the keys over mTLS, and a plaintext caller and a workload that verifies no token do not', () => {
@@ -103,15 +122,19 @@ describe('the NetworkPolicies of the synthesized shop in its matrix', () => {
       });
     }
     expect(cell('auth/keycloak', 'GET', certs, 'internet (gateway)')?.outcome).toBe('allow');
-    for (const other of ['plaintext', 'ratelimit/ratelimit']) {
-      expect(cell('auth/keycloak', 'GET', certs, other)).toMatchObject({
-        outcome: 'unreachable',
-        intended: 'deny',
-      });
-    }
+    expect(cell('auth/keycloak', 'GET', certs, 'plaintext')).toMatchObject({
+      outcome: 'unreachable',
+      intended: 'deny',
+    });
+    // ratelimit verifies no token: its Sidecar does not list Keycloak, its proxy refuses.
+    expect(cell('auth/keycloak', 'GET', certs, 'ratelimit/ratelimit')).toMatchObject({
+      outcome: 'blocked',
+      intended: 'deny',
+    });
   });
 
-  it('says what X means under the table', () => {
+  it('says what X and B mean under the table', () => {
     expect(formatMatrix(m)).toContain('X unreachable (NetworkPolicy)');
+    expect(formatMatrix(m)).toContain("B blocked by the caller's Sidecar egress");
   });
 });

@@ -48,7 +48,8 @@ export function summaryHeaders(raw: string): string {
  * What an answer means, in the matrix's words: unreachable (curl's exit 7 or 28 without an HTTP
  * status: the connection refused or never answered; or the caller's own sidecar answering 503
  * that it could not connect upstream), a reset
- * (no HTTP answer otherwise), Envoy's RBAC denial
+ * (no HTTP answer otherwise), blocked (the caller's own sidecar's empty 502: its Sidecar egress
+ * does not list the host), Envoy's RBAC denial
  * (403 "RBAC: access denied", for HEAD its 19-byte text/plain length), Envoy's jwt_authn refusal
  * (401 "Jwt ..." or its `www-authenticate: Bearer realm=...`), else the request was allowed
  * through the mesh (whatever the application then answers).
@@ -58,6 +59,9 @@ export function outcomeOf(answer: GatewayAnswer): string {
     return answer.exit === 7 || answer.exit === 28 ? 'unreachable' : 'reset';
   if (answer.code === '503' && answer.body.startsWith('upstream connect error'))
     return 'unreachable';
+  // The caller's own sidecar, its Sidecar egress not listing the host (REGISTRY_ONLY): the
+  // `block_all` route's direct 502, without a body (no application of meshward answers 502).
+  if (answer.code === '502' && answer.body === '') return 'blocked';
   const envoyText = answer.headers.includes('content-type: text/plain');
   if (
     answer.code === '403' &&
