@@ -1,6 +1,6 @@
-/** Command line of `npm run bench [-- --only synth,engine,services,tests,dataplane]`. */
+/** Command line of `npm run bench [-- --only synth,engine,services,tests,dataplane,config]`. */
 
-export const BENCHMARKS = ['synth', 'engine', 'services', 'tests', 'dataplane'] as const;
+export const BENCHMARKS = ['synth', 'engine', 'services', 'tests', 'dataplane', 'config'] as const;
 export type Benchmark = (typeof BENCHMARKS)[number];
 
 export const USAGE = `usage: npm run bench [-- --only ${BENCHMARKS.join(',')}]

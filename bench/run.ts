@@ -1,5 +1,5 @@
 /**
- * `npm run bench [-- --only synth,engine,services,tests,dataplane]`: the benchmarks, one table.
+ * `npm run bench [-- --only synth,engine,services,tests,dataplane,config]`: the benchmarks, one table.
  * Each ratio is measured side by side with its baseline in this run; absolute figures
  * (decisions/s, matrix and test-suite time) are compared with their target directly.
  * Progress goes to stderr, the table to stdout. A missed target, or a benchmark that
@@ -8,6 +8,7 @@
 import { cpus, totalmem } from 'node:os';
 
 import { type Benchmark, parseBenchArgs, USAGE } from './args.js';
+import { benchConfig } from './config.bench.js';
 import { benchDataplane } from './dataplane.bench.js';
 import { benchEngine } from './engine.bench.js';
 import { benchServices } from './services.bench.js';
@@ -36,6 +37,11 @@ const BENCHMARKS: Record<Benchmark, { readonly about: string; run(): Row[] | Pro
   dataplane: {
     about: 'verify-dataplane on dist/ (root; provisioned meshward-xds and Envoy), wall time',
     run: () => benchDataplane(),
+  },
+  config: {
+    about:
+      'per-proxy xDS bytes from istiod (meshward-xds dump) of a 200-service mesh, Sidecars vs none, and 200 vs 50 services',
+    run: () => benchConfig(),
   },
 };
 

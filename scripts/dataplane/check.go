@@ -25,12 +25,28 @@ var istioOnlyMarkers = []string{
 	"envoy.tcp.metadataexchange", "peer_metadata",
 }
 
-// xdsResources are one proxy's listeners, clusters and routes as istiod generates them.
+// xdsResources are one proxy's listeners, clusters, routes and endpoints as istiod generates them.
 type xdsResources struct {
-	byType map[string][]proto.Message // LDS, CDS, RDS
+	byType map[string][]proto.Message // LDS, CDS, RDS, EDS
 }
 
-var xdsTypes = []struct{ name, file string }{{"LDS", "listeners"}, {"CDS", "clusters"}, {"RDS", "routes"}}
+// sizes are the bytes of each xDS type's resources in protobuf wire encoding (what istiod sends),
+// with their count.
+func (r *xdsResources) sizes() map[string]map[string]int {
+	out := map[string]map[string]int{}
+	for _, t := range xdsTypes {
+		bytes := 0
+		for _, m := range r.byType[t.name] {
+			bytes += proto.Size(m)
+		}
+		out[t.name] = map[string]int{"bytes": bytes, "resources": len(r.byType[t.name])}
+	}
+	return out
+}
+
+var xdsTypes = []struct{ name, file string }{
+	{"LDS", "listeners"}, {"CDS", "clusters"}, {"RDS", "routes"}, {"EDS", "endpoints"},
+}
 
 // generate builds p's LDS, CDS and RDS with istiod's config generator, for the model.Proxy istiod
 // makes of p's bootstrap node when p connects (ads.go initProxyMetadata, computeProxyState).
@@ -54,6 +70,9 @@ func generate(istiod *xds.FakeDiscoveryServer, p *proxy) (*xdsResources, error) 
 	}
 	for _, rc := range istiod.RoutesFromListeners(model, listeners) {
 		r.byType["RDS"] = append(r.byType["RDS"], rc)
+	}
+	for _, e := range istiod.Endpoints(model) {
+		r.byType["EDS"] = append(r.byType["EDS"], e)
 	}
 	return r, nil
 }

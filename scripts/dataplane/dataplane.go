@@ -87,15 +87,26 @@ func prepare(o options, proxiesDir string) (*dataplane, error) {
 	return d, nil
 }
 
-// dump writes every proxy's LDS, CDS and RDS as Envoy JSON to DIR/<ns>.<pod>/, next to its
-// bootstrap, then fails like serve if any uses an Istio-only extension.
+// dump writes every proxy's (or, with --proxies, the named proxies') LDS, CDS, RDS and EDS as
+// Envoy JSON to DIR/<ns>.<pod>/, next to its bootstrap, and DIR/sizes.json (per proxy and xDS
+// type, the resources' count and protobuf bytes); then fails like serve if any uses an Istio-only
+// extension.
 func dump(o options) error {
 	d, err := prepare(o, ".")
 	if err != nil {
 		return err
 	}
+	wanted := map[string]bool{}
+	for _, k := range o.proxies {
+		wanted[k] = true
+	}
 	var findings []string
+	sizes := map[string]map[string]map[string]int{}
 	for _, p := range d.proxies {
+		if len(wanted) > 0 && !wanted[p.key()] {
+			continue
+		}
+		delete(wanted, p.key())
 		r, err := generate(d.istiod, p)
 		if err != nil {
 			return err
@@ -103,7 +114,18 @@ func dump(o options) error {
 		if err := r.write(p.Dir); err != nil {
 			return err
 		}
+		sizes[p.key()] = r.sizes()
 		findings = append(findings, r.istioOnly(p)...)
+	}
+	for k := range wanted {
+		return badInput("--proxies: no proxy %q (proxies are <namespace>.<pod>, see proxies.json)", k)
+	}
+	j, err := json.MarshalIndent(sizes, "", "  ")
+	if err != nil {
+		return err
+	}
+	if err := writeFile(filepath.Join(o.workDir, "sizes.json"), append(j, '\n')); err != nil {
+		return err
 	}
 	return istioOnlyError(findings)
 }

@@ -2,7 +2,7 @@
 // Envoys, so that the integration tier can hold `meshward decide` against a real data plane.
 //
 //	meshward-xds serve --manifests PATH[,PATH...] --mesh FILE --work DIR [--jwks FILE] [--client NAME=SPIFFE_URI[@evil]]...
-//	meshward-xds dump  --manifests PATH[,PATH...] --mesh FILE --out DIR [--jwks FILE] [--client ...]...
+//	meshward-xds dump  --manifests PATH[,PATH...] --mesh FILE --out DIR [--proxies NS.POD,...] [--jwks FILE] [--client ...]...
 //	meshward-xds version
 //
 // README.md describes the contract the TypeScript harness relies on.
@@ -100,6 +100,8 @@ type options struct {
 	// injectAll gives every workload outside kube-system a sidecar, as if each namespace had
 	// the istio-injection=enabled label (unless it says disabled, or the pod inject=false).
 	injectAll bool
+	// proxies limits dump to these proxies (<namespace>.<pod>); empty: every proxy.
+	proxies []string
 }
 
 func parseOptions(command, dirFlag string, args []string) (options, error) {
@@ -110,6 +112,7 @@ func parseOptions(command, dirFlag string, args []string) (options, error) {
 	fs.StringVar(&o.meshFile, "mesh", "", "MeshConfig YAML, or an IstioOperator whose spec.meshConfig is used")
 	fs.StringVar(&o.workDir, dirFlag, "", "folder to write the PKI, the proxies and the inventory into")
 	fs.BoolVar(&o.injectAll, "inject-all", false, "give every workload a sidecar, as if each namespace were labelled istio-injection=enabled")
+	proxies := fs.String("proxies", "", "dump: only these proxies, comma-separated <namespace>.<pod> (default: all)")
 	fs.StringVar(&o.jwksFile, "jwks", "", "answer every JWKS and OpenID discovery fetch of istiod with this file")
 	fs.Func("client", "NAME=SPIFFE_URI[@evil]: a client certificate with exactly that URI SAN (repeatable)", func(v string) error {
 		c, err := parseClientSpec(v)
@@ -129,6 +132,11 @@ func parseOptions(command, dirFlag string, args []string) (options, error) {
 	}
 	if fs.NArg() > 0 {
 		return o, badInput("unexpected argument %q", fs.Arg(0))
+	}
+	for _, p := range strings.Split(*proxies, ",") {
+		if p = strings.TrimSpace(p); p != "" {
+			o.proxies = append(o.proxies, p)
+		}
 	}
 	for _, p := range strings.Split(*manifests, ",") {
 		if p = strings.TrimSpace(p); p != "" {
