@@ -98,7 +98,7 @@ export interface CallGraph {
 
 interface Callee {
   readonly host: string;
-  readonly calls: (pod: PodIdentity) => boolean;
+  readonly calls: (pod: PodIdentity, principal: string) => boolean;
 }
 
 /** The call graph of `objects` (kinds outside CALL_GRAPH_KINDS are ignored). */
@@ -125,7 +125,10 @@ export function callGraph(objects: readonly CallGraphObject[], rootNamespace = '
     );
   };
 
-  const callees: Callee[] = [];
+  // Sources naming exact principals only (what the constructs write) go into an index; the
+  // others are matched one by one.
+  const byPrincipal = new Map<string, Set<string>>();
+  const patterned: Callee[] = [];
   for (const policy of objects.filter((o) => o.kind === 'AuthorizationPolicy')) {
     const spec = policy.spec ?? {};
     if ((spec.action ?? 'ALLOW') !== 'ALLOW' || spec.targetRefs !== undefined) continue;
@@ -135,8 +138,26 @@ export function callGraph(objects: readonly CallGraphObject[], rootNamespace = '
     const sources = objectsIn(spec.rules)
       .flatMap((rule) => objectsIn(rule.from))
       .map((from) => (isObject(from.source) ? from.source : {}));
-    const calls = (pod: PodIdentity) => sources.some((source) => sourceNames(source, pod));
-    for (const s of targets) callees.push({ host: serviceEgressHost(s.namespace, s.name), calls });
+    for (const source of sources) {
+      const principals = stringsIn(source.principals);
+      const exact =
+        source.namespaces === undefined &&
+        source.serviceAccounts === undefined &&
+        principals.length > 0 &&
+        principals.every((p) => !p.includes('*'));
+      for (const s of targets) {
+        const host = serviceEgressHost(s.namespace, s.name);
+        if (!exact) {
+          patterned.push({ host, calls: (pod, principal) => sourceNames(source, pod, principal) });
+          continue;
+        }
+        for (const p of principals) {
+          const hosts = byPrincipal.get(p) ?? new Set<string>();
+          hosts.add(host);
+          byPrincipal.set(p, hosts);
+        }
+      }
+    }
   }
 
   const jwks: { namespace: string; selector: Record<string, string> | null; hosts: string[] }[] =
@@ -154,8 +175,9 @@ export function callGraph(objects: readonly CallGraphObject[], rootNamespace = '
 
   return {
     calleesOf(pod: PodIdentity): string[] {
-      const hosts = new Set<string>();
-      for (const c of callees) if (c.calls(pod)) hosts.add(c.host);
+      const principal = podPrincipal(pod);
+      const hosts = new Set<string>(byPrincipal.get(principal));
+      for (const c of patterned) if (c.calls(pod, principal)) hosts.add(c.host);
       for (const ra of jwks) {
         const applies =
           (ra.namespace === rootNamespace && ra.selector === null) ||
@@ -169,8 +191,7 @@ export function callGraph(objects: readonly CallGraphObject[], rootNamespace = '
 }
 
 /** Whether a rule's `source` admits the pod's identity (mTLS fields only). */
-function sourceNames(source: JsonObject, pod: PodIdentity): boolean {
-  const principal = podPrincipal(pod);
+function sourceNames(source: JsonObject, pod: PodIdentity, principal: string): boolean {
   const named = (field: string, value: string) =>
     stringsIn(source[field]).some((pattern) => istioMatch(pattern, value));
   const fields = ['principals', 'namespaces', 'serviceAccounts'].filter(

@@ -7,6 +7,7 @@ import {
   type CallGraphObject,
   callGraph,
   podIdentityOf,
+  type PodIdentity,
 } from '../../contract/egress.js';
 import {
   Sidecar,
@@ -103,8 +104,9 @@ export class WorkloadEgress extends Construct {
     this.sidecar = new Sidecar(this, 'Resource', {
       metadata: { name: props.name, namespace: props.namespace, labels: { app: props.name } },
       spec: lazy((): SidecarSpec => {
-        const pod = podIdentityOf(workload.toJson() as CallGraphObject);
-        const callees = pod ? callGraphOf(this).calleesOf(pod) : [];
+        const { graph, pods } = callGraphOf(this);
+        const pod = pods.get(workload);
+        const callees = pod ? graph.calleesOf(pod) : [];
         const hosts = [...new Set([ISTIO_SYSTEM_EGRESS, ...callees, ...(options.hosts ?? [])])];
         return {
           workloadSelector: { labels: { app: props.name } },
@@ -121,22 +123,33 @@ export class WorkloadEgress extends Construct {
   }
 }
 
-const graphs = new WeakMap<IConstruct, CallGraph>();
+interface AppCallGraph {
+  readonly graph: CallGraph;
+  /** The pod identity of every rendered workload object. */
+  readonly pods: ReadonlyMap<ApiObject, PodIdentity>;
+}
+
+const graphs = new WeakMap<IConstruct, AppCallGraph>();
 
 /**
  * The app's call graph, rendered once per app at synth time (the first Sidecar that asks),
  * when every construct is in place. Sidecars are not read, so their lazy values do not recurse.
  */
-function callGraphOf(scope: IConstruct): CallGraph {
+function callGraphOf(scope: IConstruct): AppCallGraph {
   const root = scope.node.root;
-  let graph = graphs.get(root);
-  if (graph === undefined) {
-    const objects = root.node
+  let found = graphs.get(root);
+  if (found === undefined) {
+    const rendered = root.node
       .findAll()
       .filter((c): c is ApiObject => c instanceof ApiObject && CALL_GRAPH_KINDS.includes(c.kind))
-      .map((o) => o.toJson() as CallGraphObject);
-    graph = callGraph(objects);
-    graphs.set(root, graph);
+      .map((o) => ({ object: o, json: o.toJson() as CallGraphObject }));
+    const pods = new Map<ApiObject, PodIdentity>();
+    for (const { object, json } of rendered) {
+      const pod = podIdentityOf(json);
+      if (pod) pods.set(object, pod);
+    }
+    found = { graph: callGraph(rendered.map((r) => r.json)), pods };
+    graphs.set(root, found);
   }
-  return graph;
+  return found;
 }
