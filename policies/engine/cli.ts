@@ -42,9 +42,13 @@ export const HELP = `meshward — offline Istio security engine
       "destination": {"portName": "http"} for rules that name ports): a connection they
       refuse is outcome unreachable, status 0, reason "NetworkPolicy: no ingress rule of
       ... admits ..."; a request without source.pod is not checked against them.
+      Before them, the Sidecar of a source pod with mTLS (a sidecar of its own): a
+      destination its egress does not list is outcome blocked under REGISTRY_ONLY (status
+      502 where the caller has an HTTP listener on the port, 0 where it has none), and
+      under ALLOW_ANY (the mesh default) passes through without mTLS.
   meshward lint   --manifests <file|dir>... [--root-namespace ns] [--realm file.json]... [--json]
                   [--mesh-config FILE]
-      findings (MW001..MW017 classic misconfigurations, MW1xx invalid objects, MW2xx the
+      findings (MW001..MW018 classic misconfigurations, MW1xx invalid objects, MW2xx the
       realm <-> policy contract where a Keycloak realm is known); exit 1 on any error.
       The mesh as for decide: MW015 (a JWKS the mesh cannot fetch) follows its
       values.pilot.env PILOT_JWT_ENABLE_REMOTE_JWKS (installed: envoy).
@@ -56,7 +60,8 @@ export const HELP = `meshward — offline Istio security engine
       realm export given with --realm, matched to the issuer ending in /realms/<name>);
       for other issuers, the claim values the policies check (said in the header).
       Callers are pods (a workload's labels, the gateway's, an unlabelled pod in default
-      for plaintext), so NetworkPolicies apply: X = unreachable.
+      for plaintext), so NetworkPolicies and the callers' Sidecars apply: X = unreachable,
+      B = blocked by the caller's own proxy.
   meshward verify-dataplane --manifests <file|dir>... [--mesh-config FILE] [--seed N]
                   [--size N] [--requests FILE] [--work DIR] [--json]
       decide against a real Envoy configured by istiod's own code from the same manifests
