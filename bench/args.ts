@@ -1,6 +1,14 @@
-/** Command line of `npm run bench [-- --only synth,engine,services,tests,dataplane,config]`. */
+/** Command line of `npm run bench [-- --only synth,engine,services,tests,dataplane,config,cluster]`. */
 
-export const BENCHMARKS = ['synth', 'engine', 'services', 'tests', 'dataplane', 'config'] as const;
+export const BENCHMARKS = [
+  'synth',
+  'engine',
+  'services',
+  'tests',
+  'dataplane',
+  'config',
+  'cluster',
+] as const;
 export type Benchmark = (typeof BENCHMARKS)[number];
 
 export const USAGE = `usage: npm run bench [-- --only ${BENCHMARKS.join(',')}]

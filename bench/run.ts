@@ -1,5 +1,5 @@
 /**
- * `npm run bench [-- --only synth,engine,services,tests,dataplane,config]`: the benchmarks, one table.
+ * `npm run bench [-- --only synth,engine,services,tests,dataplane,config,cluster]`: the benchmarks, one table.
  * Each ratio is measured side by side with its baseline in this run; absolute figures
  * (decisions/s, matrix and test-suite time) are compared with their target directly.
  * Progress goes to stderr, the table to stdout. A missed target, or a benchmark that
@@ -8,6 +8,7 @@
 import { cpus, totalmem } from 'node:os';
 
 import { type Benchmark, parseBenchArgs, USAGE } from './args.js';
+import { benchCluster } from './cluster.bench.js';
 import { benchConfig } from './config.bench.js';
 import { benchDataplane } from './dataplane.bench.js';
 import { benchEngine } from './engine.bench.js';
@@ -42,6 +43,11 @@ const BENCHMARKS: Record<Benchmark, { readonly about: string; run(): Row[] | Pro
     about:
       'per-proxy xDS bytes from istiod (meshward-xds dump) of a 200-service mesh, Sidecars vs none, and 200 vs 50 services',
     run: () => benchConfig(),
+  },
+  cluster: {
+    about:
+      'deploy.sh to Ready and istiod/sidecar memory on the running single-node cluster (scripts/local-up.sh first)',
+    run: () => benchCluster(),
   },
 };
 

@@ -22,7 +22,7 @@ describe('parseBenchArgs', () => {
 
   it('throws when a benchmark name is unknown', () => {
     expect(() => parseBenchArgs(['--only', 'service'])).toThrow(
-      "unknown benchmark 'service' (one of synth, engine, services, tests, dataplane, config)",
+      "unknown benchmark 'service' (one of synth, engine, services, tests, dataplane, config, cluster)",
     );
   });
 
