@@ -16,7 +16,7 @@
  * namespace registers it).
  */
 
-import { isObject, type JsonObject, objectsIn, stringsIn } from './json.js';
+import { isObject, type JsonObject, objectsIn, stringRecord, stringsIn } from './json.js';
 
 /** The SPIFFE trust domain the principals are spelled in (Istio's default). */
 const TRUST_DOMAIN = 'cluster.local';
@@ -232,16 +232,10 @@ function selectorOf(spec: JsonObject): Record<string, string> | null {
   return isObject(spec.selector) ? stringRecord(spec.selector.matchLabels) : null;
 }
 
-function matches(
+/** Whether every label of a `matchLabels`-style selector is on the pod. */
+export function matches(
   selector: Readonly<Record<string, string>>,
   labels: Readonly<Record<string, string>>,
-) {
+): boolean {
   return Object.entries(selector).every(([k, v]) => labels[k] === v);
-}
-
-function stringRecord(v: unknown): Record<string, string> {
-  if (!isObject(v)) return {};
-  return Object.fromEntries(
-    Object.entries(v).filter((e): e is [string, string] => typeof e[1] === 'string'),
-  );
 }

@@ -14,3 +14,11 @@ export const stringsIn = (v: unknown): string[] =>
 
 /** The array's objects, or none when `v` is not an array. */
 export const objectsIn = (v: unknown): JsonObject[] => list(v).filter(isObject);
+
+/** The object's string-valued entries (labels, a selector), or none when `v` is not an object. */
+export function stringRecord(v: unknown): Record<string, string> {
+  if (!isObject(v)) return {};
+  return Object.fromEntries(
+    Object.entries(v).filter((e): e is [string, string] => typeof e[1] === 'string'),
+  );
+}

@@ -7,6 +7,7 @@
  * token there 401.
  */
 import { callGraph } from '../../contract/egress.js';
+import { stringRecord } from '../../contract/json.js';
 import type { CompiledManifests } from './engine.js';
 import { isRecord, type K8sObject, objectRef } from './model.js';
 import type { Workload } from './workloads.js';
@@ -45,7 +46,7 @@ export function lintEgress(
         {
           destination: {
             namespace,
-            labels: selectorOf(service),
+            labels: stringRecord(service.spec?.selector),
             port: port.number,
           },
           source: {
@@ -92,13 +93,4 @@ function serviceOf(host: string, services: readonly K8sObject[]) {
   const first = ports.at(0);
   if (service === undefined || first === undefined) return undefined;
   return { service, port: { number: Number(first.port) } };
-}
-
-function selectorOf(service: K8sObject): Record<string, string> {
-  const sel = service.spec?.selector;
-  return isRecord(sel)
-    ? Object.fromEntries(
-        Object.entries(sel).filter((e): e is [string, string] => typeof e[1] === 'string'),
-      )
-    : {};
 }

@@ -14,6 +14,8 @@
  *   port has no outbound listener, and the connection goes to the BlackHoleCluster (closed,
  *   no HTTP answer). Under `ALLOW_ANY` it passes through to the address as it is, without mTLS.
  */
+import { matches } from '../../contract/egress.js';
+import { stringRecord } from '../../contract/json.js';
 import { type K8sObject, isRecord, type Manifests, type MeshRequest, policyName } from './model.js';
 
 export type OutboundTrafficPolicy = 'ALLOW_ANY' | 'REGISTRY_ONLY';
@@ -203,7 +205,7 @@ function serviceInfo(obj: K8sObject): ServiceInfo {
   return {
     namespace: obj.metadata.namespace ?? 'default',
     name: obj.metadata.name,
-    selector: isRecord(spec.selector) ? stringRecord(spec.selector) : {},
+    selector: stringRecord(spec.selector),
     ports,
   };
 }
@@ -227,14 +229,4 @@ function serviceNames(s: ServiceInfo, from: string): Set<string> {
   ];
   if (from === s.namespace) names.push(s.name);
   return new Set(names);
-}
-
-function matches(selector: Record<string, string>, labels: Record<string, string>): boolean {
-  return Object.entries(selector).every(([k, v]) => labels[k] === v);
-}
-
-function stringRecord(v: Record<string, unknown>): Record<string, string> {
-  return Object.fromEntries(
-    Object.entries(v).filter((e): e is [string, string] => typeof e[1] === 'string'),
-  );
 }

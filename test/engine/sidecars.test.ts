@@ -30,27 +30,23 @@ spec: { mtls: { mode: STRICT } }
 const WEB_POD = { namespace: 'shop', labels: { app: 'web' } };
 const FROM_WEB = { mtls: true, principal: 'cluster.local/ns/shop/sa/web', pod: WEB_POD };
 
-const WEB_SEES_OTHER = sidecar(
-  'shop',
-  'web',
-  `  workloadSelector: { labels: { app: web } }
-  egress: [{ hosts: [istio-system/*, shop/other.shop.svc.cluster.local] }]
-  outboundTrafficPolicy: { mode: REGISTRY_ONLY }`,
-);
+/** web's own Sidecar (selecting app=web) with one egress listener for `hosts`. */
+/** (`unset`: no outboundTrafficPolicy, the mesh's applies.) */
+const webSidecar = (hosts: string, mode: 'REGISTRY_ONLY' | 'unset' = 'REGISTRY_ONLY') =>
+  sidecar(
+    'shop',
+    'web',
+    `  workloadSelector: { labels: { app: web } }
+  egress: [{ hosts: [${hosts}] }]${mode === 'unset' ? '' : `\n  outboundTrafficPolicy: { mode: ${mode} }`}`,
+  );
+
+const WEB_SEES_OTHER = webSidecar('istio-system/*, shop/other.shop.svc.cluster.local');
 
 const BASE = service('shop', 'api') + service('shop', 'other') + STRICT;
 
 describe("Sidecar egress: the caller's own proxy", () => {
   it('GIVEN a Sidecar listing the host WHEN its pod calls the Service THEN the destination decides', () => {
-    const yaml =
-      BASE +
-      sidecar(
-        'shop',
-        'web',
-        `  workloadSelector: { labels: { app: web } }
-  egress: [{ hosts: [./api.shop.svc.cluster.local] }]
-  outboundTrafficPolicy: { mode: REGISTRY_ONLY }`,
-      );
+    const yaml = BASE + webSidecar('./api.shop.svc.cluster.local');
     const d = decideYaml(yaml, { source: FROM_WEB, host: 'api.shop.svc.cluster.local' });
     expect(d).toMatchObject({ outcome: 'allow', reason: 'no ALLOW policy applies' });
   });
@@ -62,15 +58,7 @@ describe("Sidecar egress: the caller's own proxy", () => {
   });
 
   it('GIVEN REGISTRY_ONLY and no visible Service on the port THEN the connection is closed (status 0)', () => {
-    const yaml =
-      BASE +
-      sidecar(
-        'shop',
-        'web',
-        `  workloadSelector: { labels: { app: web } }
-  egress: [{ hosts: [istio-system/*] }]
-  outboundTrafficPolicy: { mode: REGISTRY_ONLY }`,
-      );
+    const yaml = BASE + webSidecar('istio-system/*');
     expect(decideYaml(yaml, { source: FROM_WEB })).toMatchObject({ outcome: 'blocked', status: 0 });
   });
 
@@ -87,14 +75,7 @@ describe("Sidecar egress: the caller's own proxy", () => {
   });
 
   it('GIVEN ALLOW_ANY (the mesh default) and a host outside the egress THEN it passes through without mTLS, which STRICT refuses', () => {
-    const yaml =
-      BASE +
-      sidecar(
-        'shop',
-        'web',
-        `  workloadSelector: { labels: { app: web } }
-  egress: [{ hosts: [istio-system/*] }]`,
-      );
+    const yaml = BASE + webSidecar('istio-system/*', 'unset');
     const d = decideYaml(yaml, { source: FROM_WEB });
     expect(d).toMatchObject({ outcome: 'reset', policies: ['shop/web', 'shop/default'] });
     expect(d.reason).toContain('ALLOW_ANY passes it through without mTLS');
@@ -214,13 +195,7 @@ spec:
   });
 
   it('GIVEN the Sidecar lists it, or there is no Sidecar THEN nothing', () => {
-    const listed = sidecar(
-      'shop',
-      'web',
-      `  workloadSelector: { labels: { app: web } }
-  egress: [{ hosts: [shop/api.shop.svc.cluster.local] }]
-  outboundTrafficPolicy: { mode: REGISTRY_ONLY }`,
-    );
+    const listed = webSidecar('shop/api.shop.svc.cluster.local');
     expect(codes(base + listed)).toEqual([]);
     expect(codes(base)).toEqual([]);
   });
